@@ -1,0 +1,45 @@
+# The two commands a new user needs: `make demo` and `make test`. Both create the
+# environment in .venv/ first (pinned by constraints.txt) when it is missing or stale.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+INSTALLED := $(VENV)/.installed
+SCALE ?= 1
+
+.PHONY: venv demo test test-fast lint bench airflow lock clean
+
+$(INSTALLED): setup.cfg pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "dagmesh needs Python 3.11, found " + sys.version.split()[0]'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --python $(BIN)/python --constraint constraints.txt --editable ".[dev]"
+	touch $(INSTALLED)
+
+venv: $(INSTALLED)
+
+## Seed the example data, run the whole pharma mesh on DuckDB, print what was certified.
+demo: $(INSTALLED)
+	$(BIN)/dagmesh seed --scale $(SCALE)
+	$(BIN)/dagmesh run
+
+## Lint, type-check and run every test (end-to-end ones included).
+test: $(INSTALLED) lint
+	$(BIN)/pytest
+
+## The tests without the slow end-to-end ones.
+test-fast: $(INSTALLED)
+	$(BIN)/pytest -m "not e2e"
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check plugins dags include tests
+	$(BIN)/ruff format --check plugins dags include tests
+	$(BIN)/mypy
+
+## Re-pin every dependency (needs network access to PyPI).
+lock: $(INSTALLED)
+	$(BIN)/uv pip compile setup.cfg --extra dev --python-version 3.11 --no-header --output-file constraints.txt
+
+clean:
+	rm -rf $(VENV) .dagmesh .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,266 @@
+"""One Airflow DAG per domain, with the mesh's standard stages.
+
+This module is where the mesh model meets Airflow; nothing else builds DAGs::
+
+    [wait_for_upstream]  sensors on cron-scheduled upstreams (only when needed)
+    check_inputs         sources fresh; upstream ports certified and consistent
+    build                prepare >> models in ref() order
+    test                 one fused check task per output port + custom SQL tests
+    certify              publish: the gate, and the only task with Asset outlets
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetAll,
+    AssetAny,
+    BaseOperator,
+    CronTriggerTimetable,
+    Param,
+    TaskGroup,
+    chain,
+)
+
+from dagmesh.airflow.operators import (
+    BuildModelOperator,
+    CertifyOperator,
+    CheckSourcesOperator,
+    CustomCheckOperator,
+    PortChecksOperator,
+    PrepareBuildOperator,
+    ResolveUpstreamsOperator,
+)
+from dagmesh.airflow.sensors import UpstreamCertifiedSensor
+from dagmesh.config.model import AssetCondition, Domain, Mesh, PortRef
+from dagmesh.mesh.analysis import MeshAnalysis
+from dagmesh.mesh.graph import Edge
+
+#: Airflow pool that serializes warehouse tasks on an embedded DuckDB file.
+DUCKDB_POOL = "dagmesh_duckdb"
+
+
+def port_asset(mesh: str, port: PortRef) -> Asset:
+    """The Asset an output port's certifications are published as."""
+    return Asset(
+        uri=f"mesh://{mesh}/{port.domain}/{port.port}",
+        name=f"{mesh}.{port.domain}.{port.port}",
+        group="dagmesh",
+    )
+
+
+def warehouse_pool(mesh: Mesh, environment: str) -> str | None:
+    """The pool warehouse tasks run in: one slot for a DuckDB file, none on Snowflake."""
+    env = mesh.environments.get(environment)
+    if env is None:
+        return None
+    if env.pool:
+        return env.pool
+    return DUCKDB_POOL if env.engine == "duckdb" else None
+
+
+def build_dag(analysis: MeshAnalysis, domain: Domain, environment: str) -> DAG:
+    """The DAG of one (valid) domain."""
+    project = analysis.project
+    mesh = project.mesh
+    assert mesh is not None
+    edges = analysis.graph.edges_into(domain.name)
+    dag = DAG(
+        dag_id=domain.name,
+        description=(domain.description.splitlines() or [f"{domain.layer} domain {domain.name}"])[0][:200],
+        schedule=_schedule(mesh, domain, edges),
+        start_date=_start_date(mesh),
+        catchup=False,
+        max_active_runs=1,
+        default_args={
+            "owner": domain.owner,
+            "retries": domain.retries,
+            "retry_delay": domain.retry_delay,
+        },
+        tags=_tags(mesh, domain),
+        doc_md=domain_doc(analysis, domain, edges),
+        params={
+            "full_refresh": Param(
+                False,
+                type="boolean",
+                title="Full refresh",
+                description="Rebuild incremental models from scratch instead of merging new rows.",
+            )
+        },
+    )
+    common: dict[str, Any] = {"project_dir": str(project.root), "domain": domain.name}
+    pool = warehouse_pool(mesh, environment)
+    warehouse: dict[str, Any] = {**common, **({"pool": pool} if pool else {})}
+    with dag:
+        stages: list[Any] = []
+        sensor_edges = [e for e in edges if e.via == "sensor"]
+        if sensor_edges:
+            with TaskGroup("wait_for_upstream", tooltip="Wait for cron-scheduled upstreams") as wait:
+                _sensors(analysis, sensor_edges)
+            stages.append(wait)
+        with TaskGroup(
+            "check_inputs", tooltip="Sources fresh; upstream ports certified and consistent"
+        ) as check:
+            checks: list[BaseOperator] = []
+            if domain.sources or not domain.consumes:
+                checks.append(CheckSourcesOperator(task_id="sources", opens_build=True, **warehouse))
+            if domain.consumes:
+                checks.append(
+                    ResolveUpstreamsOperator(task_id="upstreams", opens_build=not checks, **warehouse)
+                )
+            chain(*checks)
+        stages.append(check)
+        with TaskGroup("build", tooltip="Models, in ref() order, into the build schema") as build:
+            prepare = PrepareBuildOperator(task_id="prepare", **warehouse)
+            models = {
+                name: BuildModelOperator(task_id=name, model=name, **warehouse)
+                for name in analysis.model_order[domain.name]
+            }
+            for name, task in models.items():
+                upstream_models = analysis.model_refs[domain.name].get(name, [])
+                for dependency in upstream_models:
+                    models[dependency] >> task
+                if not upstream_models:
+                    prepare >> task
+        stages.append(build)
+        with TaskGroup("test", tooltip="Standard pack, column, port and custom SQL tests") as test:
+            for port in domain.outputs:
+                PortChecksOperator(task_id=port, port=port, **warehouse)
+            for custom in domain.tests:
+                CustomCheckOperator(task_id=custom.name, test=custom.name, **warehouse)
+        stages.append(test)
+        with TaskGroup("certify", tooltip="Gate, atomic publish, Asset events") as certify:
+            CertifyOperator(
+                task_id="publish",
+                port_assets={
+                    name: port_asset(mesh.name, PortRef(domain.name, name)) for name in domain.outputs
+                },
+                retries=0,
+                **warehouse,
+            )
+        stages.append(certify)
+        chain(*stages)
+    return dag
+
+
+def _schedule(mesh: Mesh, domain: Domain, edges: list[Edge]) -> Any:
+    schedule = domain.schedule
+    if schedule.kind == "cron":
+        assert schedule.cron is not None
+        return CronTriggerTimetable(schedule.cron, timezone=mesh.defaults.timezone)
+    if schedule.kind == "manual":
+        return None
+    inputs = [e.consume.port for e in edges if e.via == "asset"]
+    condition = schedule.condition
+    if condition is None or not condition.items:
+        assets = [port_asset(mesh.name, ref) for ref in inputs]
+        op = condition.op if condition else "all"
+        return AssetAny(*assets) if op == "any" else AssetAll(*assets)
+    return _condition(mesh.name, condition)
+
+
+def _condition(mesh: str, condition: AssetCondition) -> Any:
+    items = [
+        _condition(mesh, item) if isinstance(item, AssetCondition) else port_asset(mesh, item)
+        for item in condition.items
+    ]
+    return AssetAny(*items) if condition.op == "any" else AssetAll(*items)
+
+
+def _start_date(mesh: Mesh) -> datetime:
+    import pendulum
+
+    start = mesh.defaults.start_date
+    return pendulum.datetime(start.year, start.month, start.day, tz=mesh.defaults.timezone)
+
+
+def _tags(mesh: Mesh, domain: Domain) -> list[str]:
+    tags = ["mesh", domain.layer, domain.name, *mesh.defaults.tags, *domain.tags]
+    return list(dict.fromkeys(tags))
+
+
+def _sensors(analysis: MeshAnalysis, edges: list[Edge]) -> None:
+    """One sensor per cron-scheduled upstream domain (the analysis admits no others)."""
+    mesh = analysis.project.mesh
+    assert mesh is not None
+    settings = mesh.sensors
+    for upstream in dict.fromkeys(e.upstream for e in edges):
+        upstream_cron = analysis.project.domains[upstream].schedule.cron
+        assert upstream_cron is not None
+        UpstreamCertifiedSensor(
+            task_id=upstream,
+            upstream=upstream,
+            upstream_cron=upstream_cron,
+            timezone=mesh.defaults.timezone,
+            mode="poke",
+            deferrable=settings.mode == "deferrable",
+            poke_interval=settings.poke_interval.total_seconds(),
+            timeout=settings.timeout.total_seconds(),
+            retries=0,
+        )
+
+
+def domain_doc(analysis: MeshAnalysis, domain: Domain, edges: list[Edge]) -> str:
+    """The DAG's ``doc_md``: what the domain is, who owns it, its ports and neighbours."""
+    mesh = analysis.project.mesh
+    assert mesh is not None
+    schedule = domain.schedule
+    when = {"cron": f"`{schedule.cron}` ({mesh.defaults.timezone})", "manual": "manual"}.get(
+        schedule.kind, "when its inputs certify (Assets)"
+    )
+    lines = [
+        f"# {domain.name}",
+        "",
+        domain.description or f"A {domain.layer} domain of the {mesh.name} mesh.",
+        "",
+        f"**Layer:** {domain.layer} · **Owner:** {domain.owner} · **Runs:** {when} · "
+        f"**Config:** `{domain.path}`",
+        "",
+    ]
+    if edges:
+        lines += ["## Inputs", "", "| port | via |", "|---|---|"]
+        lines += [f"| `{e.consume.port}` | {e.via} |" for e in edges]
+        lines.append("")
+    if domain.sources:
+        lines += ["## Raw sources", "", "| source | table | freshness |", "|---|---|---|"]
+        for source in domain.sources.values():
+            fresh = source.freshness
+            limit = f"error after {fresh.error_after}" if fresh and fresh.error_after else "-"
+            lines.append(f"| {source.name} | `{source.table}` | {limit} |")
+        lines.append("")
+    lines += [
+        "## Output ports",
+        "",
+        "| port | version | primary key | columns |",
+        "|---|---|---|---|",
+    ]
+    for port in domain.outputs.values():
+        columns = ", ".join(f"{c.name} {c.type}" for c in port.columns.values())
+        lines.append(
+            f"| `{domain.name}.{port.name}` | {port.version} | {', '.join(port.primary_key) or '-'} "
+            f"| {columns} |"
+        )
+    consumers = analysis.graph.downstream(domain.name)
+    lines += ["", "## Consumed by", ""]
+    lines += [f"- {name}" for name in consumers] or ["- nobody yet"]
+    lines += [
+        "",
+        "## Stages",
+        "",
+        "check_inputs → build → test → certify. `certify` publishes only when every blocking "
+        "test passed, and is the only task that emits the output ports' Asset events.",
+    ]
+    return "\n".join(lines)
+
+
+def build_dags(analysis: MeshAnalysis, environment: str, only: str | None = None) -> Mapping[str, DAG]:
+    """The DAG of every buildable domain (or only ``only``), by dag id."""
+    names = analysis.buildable()
+    if only is not None:
+        names = [n for n in names if n == only]
+    return {name: build_dag(analysis, analysis.project.domains[name], environment) for name in names}

@@ -1,0 +1,113 @@
+"""What every CLI command shares: finding the project, errors, and plain-text tables."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from dagmesh.config.environments import UnknownEnvironment, environment
+from dagmesh.config.model import Environment
+from dagmesh.config.project import CONFIG_DIR, MESH_FILE, Project, load_project
+from dagmesh.engines import Engine, engine_for
+from dagmesh.errors import did_you_mean
+from dagmesh.mesh.analysis import MeshAnalysis, analyze
+
+
+class CliError(Exception):
+    """A problem with what the user asked for; printed as one line, exit ``code``."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def find_project(start: str | None) -> Path:
+    """``--project`` if given, else the nearest directory (upwards) holding dag_configs/mesh.yaml."""
+    if start:
+        root = Path(start).resolve()
+        if not (root / CONFIG_DIR / MESH_FILE).is_file():
+            raise CliError(f"{root} is not a dagmesh project: {CONFIG_DIR}/{MESH_FILE} not found")
+        return root
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / CONFIG_DIR / MESH_FILE).is_file():
+            return candidate
+    raise CliError(
+        f"no dagmesh project here: looked for {CONFIG_DIR}/{MESH_FILE} in {here} and its parents "
+        "(use --project DIR)"
+    )
+
+
+def open_project(start: str | None) -> tuple[Project, MeshAnalysis]:
+    """The project and its analysis; a broken mesh.yaml is an error for every command."""
+    project = load_project(find_project(start))
+    analysis = analyze(project)
+    if project.mesh is None:
+        raise CliError(
+            "the mesh configuration is invalid:\n" + "\n".join(str(p) for p in project.diagnostics.errors),
+            code=1,
+        )
+    return project, analysis
+
+
+def target_environment(project: Project, name: str | None) -> Environment:
+    assert project.mesh is not None
+    try:
+        return environment(project.mesh, name)
+    except UnknownEnvironment as exc:
+        raise CliError(f"{exc}{did_you_mean(name or '', project.mesh.environments)}") from exc
+
+
+def target_engine(project: Project, name: str | None) -> Engine:
+    assert project.mesh is not None
+    return engine_for(project.root, project.mesh, target_environment(project, name))
+
+
+def select_domains(analysis: MeshAnalysis, names: Sequence[str]) -> list[str]:
+    """Named domains in dependency order (all domains when none are named)."""
+    known = set(analysis.project.domain_files)
+    for name in names:
+        if name not in known:
+            raise CliError(
+                f"unknown domain '{name}'{did_you_mean(name, known)}; domains: {', '.join(sorted(known))}"
+            )
+    order = analysis.graph.order()
+    broken = [n for n in (names or known) if n not in order]
+    return [n for n in order if not names or n in names] + sorted(broken)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table with aligned columns."""
+    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+class Style:
+    """ANSI colour only when writing to a terminal (and NO_COLOR is unset)."""
+
+    def __init__(self, stream: TextIO = sys.stdout) -> None:
+        self.enabled = stream.isatty() and not os.environ.get("NO_COLOR")
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.enabled else text
+
+    def good(self, text: str) -> str:
+        return self._wrap("32", text)
+
+    def bad(self, text: str) -> str:
+        return self._wrap("31", text)
+
+    def warn(self, text: str) -> str:
+        return self._wrap("33", text)
+
+    def dim(self, text: str) -> str:
+        return self._wrap("2", text)
+
+    def bold(self, text: str) -> str:
+        return self._wrap("1", text)

@@ -1,0 +1,55 @@
+"""``dagmesh``: validate, graph, seed, run and inspect a data mesh."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+
+from dagmesh.cli.common import CliError
+
+#: Subcommands and the module implementing each (imported only when used).
+COMMANDS = {
+    "validate": "dagmesh.cli.validate",
+    "graph": "dagmesh.cli.graph",
+    "seed": "dagmesh.cli.seed",
+    "run": "dagmesh.cli.run",
+    "status": "dagmesh.cli.status",
+}
+
+
+PROJECT_HELP = "project directory (default: found from the current directory)"
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="dagmesh",
+        description="Run a data mesh on Apache Airflow: one YAML file and one certified DAG per domain.",
+    )
+    root.add_argument("--project", metavar="DIR", help=PROJECT_HELP)
+    # Also accepted after the command (dagmesh run --project DIR); SUPPRESS keeps the
+    # value given before the command when it is not repeated.
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--project", metavar="DIR", help=PROJECT_HELP, default=argparse.SUPPRESS)
+    commands = root.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS.values():
+        import_module(module).add_parser(commands, shared)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    command = import_module(COMMANDS[args.command])
+    try:
+        return int(command.run(args) or 0)
+    except CliError as exc:
+        print(f"dagmesh {args.command}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"dagmesh {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

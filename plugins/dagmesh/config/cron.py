@@ -1,0 +1,25 @@
+"""Cron expressions as dagmesh accepts them: five fields, or an Airflow preset."""
+
+from __future__ import annotations
+
+from croniter import croniter
+
+PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+
+
+def normalize_cron(expression: str) -> str | None:
+    """The five-field form of ``expression``, or ``None`` when it is not a valid cron."""
+    expression = " ".join(expression.split())
+    if expression in PRESETS:
+        return PRESETS[expression]
+    if len(expression.split(" ")) != 5 or not croniter.is_valid(expression):
+        return None
+    return expression

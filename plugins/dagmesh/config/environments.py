@@ -1,0 +1,30 @@
+"""Which environment of the mesh a process targets.
+
+``DAGMESH_ENV`` (set by ``dagmesh run --env`` and usable in an Airflow deployment)
+wins over ``default_environment`` in ``mesh.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagmesh.config.model import Environment, Mesh
+
+ENV_VAR = "DAGMESH_ENV"
+
+
+class UnknownEnvironment(Exception):
+    pass
+
+
+def active_environment_name(mesh: Mesh, override: str | None = None) -> str:
+    return override or os.environ.get(ENV_VAR) or mesh.default_environment
+
+
+def environment(mesh: Mesh, name: str | None = None) -> Environment:
+    """The environment called ``name`` (default: the active one), or a clear error."""
+    name = active_environment_name(mesh, name)
+    if name not in mesh.environments:
+        known = ", ".join(sorted(mesh.environments))
+        raise UnknownEnvironment(f"unknown environment '{name}'; {mesh.path} defines: {known}")
+    return mesh.environments[name]

@@ -1,0 +1,143 @@
+"""The embedded engine: one DuckDB file holds raw data, every domain and the registry.
+
+Differences from the base engine:
+
+* SQL is transpiled from Snowflake's dialect with sqlglot.
+* A raw source ``RAW.AMA.PHYSICIANS`` lives in schema ``raw_ama`` of the same file
+  (one file is one catalog in DuckDB).
+* Publishing copies the build schema's tables into the published schema inside one
+  transaction, so readers see the old version or the new one, never a mix.
+* DuckDB lets one process at a time open the file for writing; opening retries while
+  another process holds the lock (Airflow tasks run in separate processes).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from dagmesh.engines.base import Engine, QueryTag, RawDataGenerator, Session, WarehouseError
+
+#: How long opening the warehouse waits for another process to release the file.
+LOCK_WAIT_SECONDS = 120.0
+
+
+class DuckDBSession(Session):
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._run(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self._run(sql, params).fetchall())
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        import duckdb
+
+        if not rows:
+            return
+        try:
+            self.connection.executemany(sql, [list(r) for r in rows])
+        except duckdb.Error as exc:
+            raise WarehouseError(_explain(exc, sql)) from exc
+
+    def _run(self, sql: str, params: Sequence[Any]) -> Any:
+        import duckdb
+
+        try:
+            return self.connection.execute(sql, list(params) if params else None)
+        except duckdb.Error as exc:
+            raise WarehouseError(_explain(exc, sql)) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.connection.begin()
+        try:
+            yield
+        except BaseException:
+            self.connection.rollback()
+            raise
+        self.connection.commit()
+
+
+class DuckDBEngine(Engine):
+    name = "duckdb"
+    dialect = "duckdb"
+
+    @property
+    def path(self) -> Path:
+        path = Path(self.environment.path or ".dagmesh/warehouse.duckdb")
+        return path if path.is_absolute() else self.project_root / path
+
+    def source_relation(self, table: str) -> str:
+        database, schema, name = table.lower().split(".")
+        return f"{database}_{schema}.{name}"
+
+    def to_warehouse_sql(self, sql: str) -> str:
+        import sqlglot
+        from sqlglot.errors import ParseError
+
+        try:
+            statements = sqlglot.transpile(sql, read="snowflake", write="duckdb")
+        except ParseError as exc:
+            raise WarehouseError(f"SQL is not valid Snowflake SQL: {exc}") from exc
+        return ";\n".join(statements)
+
+    @contextmanager
+    def session(self, tag: QueryTag | None = None) -> Iterator[Session]:
+        connection = self._connect()
+        try:
+            yield DuckDBSession(connection)
+        finally:
+            connection.close()
+
+    def _connect(self) -> Any:
+        import duckdb
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise WarehouseError(f"cannot open DuckDB warehouse {self.path}: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def load_raw(
+        self,
+        generate: RawDataGenerator,
+        scale: float,
+        loaded_at: datetime,
+        progress: Callable[[str, int], None],
+    ) -> dict[str, int]:
+        # The generator is DuckDB SQL: it writes straight into the warehouse file.
+        with self.session() as session:
+            assert isinstance(session, DuckDBSession)
+            return generate(session.connection, scale, self.source_relation, loaded_at, progress)
+
+    def publish(self, session: Session, domain: str) -> None:
+        build, published = self.build_schema(domain), self.published_schema(domain)
+        tables = self.list_tables(session, build)
+        session.execute(f"CREATE SCHEMA IF NOT EXISTS {published}")
+        for table in tables:
+            session.execute(f"CREATE OR REPLACE TABLE {published}.{table} AS SELECT * FROM {build}.{table}")
+        for stale in set(self.list_tables(session, published)) - set(tables):
+            session.execute(f"DROP TABLE {published}.{stale}")
+
+    def describe(self) -> str:
+        return f"DuckDB warehouse {self.path}"
+
+
+def _explain(exc: Exception, sql: str) -> str:
+    first = " ".join(sql.split())
+    if len(first) > 160:
+        first = first[:157] + "..."
+    return f"{exc}\n  while running: {first}"

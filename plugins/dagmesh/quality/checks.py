@@ -1,0 +1,233 @@
+"""Checks: what the test stage measures, and what makes a measurement pass.
+
+Every test a domain runs — the mesh's standard pack, column tests, port tests and
+custom SQL tests — is compiled to :class:`Check` values. A check of a table is one
+aggregate expression (Snowflake dialect) whose value is compared to an
+:class:`Expectation`; :mod:`dagmesh.quality.fused` puts all checks of one table in
+one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dagmesh.config.model import ColumnTest, CustomTest, Domain, OutputPort, Policy, PortTest
+from dagmesh.engines.base import sql_literal
+
+CheckKind = Literal["standard", "column", "port", "custom", "input"]
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What an observed value must be: ``= x``, ``>= x``, ``<= x``, a range, or a contract."""
+
+    op: Literal["eq", "ge", "le", "between", "contract"]
+    low: float | None = None
+    high: float | None = None
+    #: For ``contract``: declared (column, family) pairs in order.
+    contract: tuple[tuple[str, str], ...] = ()
+
+    def describe(self) -> str:
+        if self.op == "eq":
+            return f"= {_num(self.low)}"
+        if self.op == "ge":
+            return f">= {_num(self.low)}"
+        if self.op == "le":
+            return f"<= {_num(self.high)}"
+        if self.op == "between":
+            return f"between {_num(self.low)} and {_num(self.high)}"
+        return ",".join(f"{c}:{t}" for c, t in self.contract)
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One measurement of one table (or source), with its pass rule and severity."""
+
+    test_id: str
+    target: str
+    test: str
+    kind: CheckKind
+    expect: Expectation
+    severity: Literal["error", "warn"] = "error"
+    column: str | None = None
+    #: Aggregate over the tested table (Snowflake dialect); empty for custom tests.
+    expression: str = ""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: Check
+    observed: str
+    passed: bool
+    message: str = ""
+
+    @property
+    def status(self) -> Literal["pass", "fail", "warn"]:
+        if self.passed:
+            return "pass"
+        return "fail" if self.check.severity == "error" else "warn"
+
+    @property
+    def blocks(self) -> bool:
+        """A failed blocking check: the domain must not be certified."""
+        return not self.passed and self.check.severity == "error"
+
+
+class _PortChecks:
+    """Collects the checks of one port, naming each ``domain.port[.column]:test``."""
+
+    def __init__(self, domain: Domain, port: OutputPort) -> None:
+        self.prefix = f"{domain.name}.{port.name}"
+        self.port = port.name
+        self.checks: list[Check] = []
+
+    def add(
+        self,
+        test: str,
+        kind: CheckKind,
+        expression: str,
+        expect: Expectation,
+        column: str | None = None,
+        severity: Literal["error", "warn"] = "error",
+    ) -> None:
+        test_id = f"{self.prefix}.{column}:{test}" if column else f"{self.prefix}:{test}"
+        self.checks.append(Check(test_id, self.port, test, kind, expect, severity, column, expression))
+
+
+def port_checks(domain: Domain, port: OutputPort, policy: Policy) -> list[Check]:
+    """The standard pack, column tests and port tests of one output port, in order."""
+    standard = set(policy.output_ports.standard_tests)
+    checks = _PortChecks(domain, port)
+    if "row_count" in standard:
+        checks.add("row_count", "standard", "COUNT(*)", Expectation("ge", policy.output_ports.min_rows))
+    if "primary_key" in standard and port.primary_key:
+        key = port.primary_key
+        nulls = _count_if(" OR ".join(f"{c} IS NULL" for c in key))
+        checks.add("primary_key_not_null", "standard", nulls, _ZERO)
+        checks.add("primary_key_unique", "standard", _duplicates(key), _ZERO)
+    for column in port.columns.values():
+        for test in column.tests:
+            mandated = (test.kind == "not_null" and "not_null_columns" in standard) or (
+                test.kind == "accepted_values" and "accepted_values" in standard
+            )
+            checks.add(
+                test.kind,
+                "standard" if mandated else "column",
+                _column_expression(column.name, test),
+                _ZERO,
+                column=column.name,
+                severity=test.severity,
+            )
+    for port_test in port.tests:
+        if port_test.kind == "row_count":
+            checks.add(
+                "row_count_range",
+                "port",
+                "COUNT(*)",
+                _range(port_test),
+                severity=port_test.severity,
+            )
+        else:
+            violations = _count_if(f"NOT ({port_test.expression})")
+            checks.add("expression", "port", violations, _ZERO, severity=port_test.severity)
+    if "schema_matches_contract" in standard:
+        contract = tuple((c.name, c.family) for c in port.columns.values())
+        checks.add("schema_matches_contract", "standard", "", Expectation("contract", contract=contract))
+    return checks.checks
+
+
+_ZERO = Expectation("eq", 0)
+
+
+def _count_if(condition: str) -> str:
+    return f"COUNT_IF({condition})"
+
+
+def _duplicates(columns: Sequence[str]) -> str:
+    """Rows beyond the first for each non-null key value."""
+    not_null = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+    return f"COUNT_IF({not_null}) - COUNT(DISTINCT {', '.join(columns)})"
+
+
+def _column_expression(name: str, test: ColumnTest) -> str:
+    if test.kind == "not_null":
+        return _count_if(f"{name} IS NULL")
+    if test.kind == "unique":
+        return _duplicates([name])
+    if test.kind == "accepted_values":
+        values = ", ".join(sql_literal(v) for v in test.values)
+        return _count_if(f"{name} IS NOT NULL AND {name} NOT IN ({values})")
+    bounds = []
+    if test.min is not None:
+        bounds.append(f"{name} < {_num(test.min)}")
+    if test.max is not None:
+        bounds.append(f"{name} > {_num(test.max)}")
+    return _count_if(" OR ".join(bounds))
+
+
+def _range(test: PortTest) -> Expectation:
+    if test.min is not None and test.max is not None:
+        return Expectation("between", test.min, test.max)
+    if test.min is not None:
+        return Expectation("ge", test.min)
+    return Expectation("le", high=test.max)
+
+
+def custom_check(domain: Domain, test: CustomTest) -> Check:
+    """A custom SQL test: the query returns violating rows; zero rows passes."""
+    return Check(
+        test_id=f"{domain.name}:{test.name}",
+        target=test.name,
+        test=test.name,
+        kind="custom",
+        expect=_ZERO,
+        severity=test.severity,
+    )
+
+
+def evaluate(check: Check, observed: object) -> CheckResult:
+    """Compare one observed value (a number, or a schema listing) with the check's rule."""
+    expect = check.expect
+    if expect.op == "contract":
+        from dagmesh.quality.contract import compare_schema
+
+        problems = compare_schema(expect.contract, str(observed or ""))
+        return CheckResult(check, str(observed or ""), not problems, "; ".join(problems))
+    value = float(str(observed)) if observed is not None else 0.0
+    if expect.op == "eq":
+        passed = value == expect.low
+    elif expect.op == "ge":
+        passed = value >= (expect.low or 0)
+    elif expect.op == "le":
+        passed = value <= (expect.high or 0)
+    else:
+        passed = (expect.low or 0) <= value <= (expect.high or 0)
+    message = "" if passed else f"{check.test} observed {_num(value)}, expected {expect.describe()}"
+    return CheckResult(check, _num(value), passed, message)
+
+
+@dataclass
+class DomainTestPlan:
+    """Every check of a domain, grouped the way the test stage runs them."""
+
+    by_port: dict[str, list[Check]] = field(default_factory=dict)
+    custom: list[Check] = field(default_factory=list)
+
+    def all(self) -> list[Check]:
+        return [c for checks in self.by_port.values() for c in checks] + self.custom
+
+
+def plan_tests(domain: Domain, policy: Policy) -> DomainTestPlan:
+    plan = DomainTestPlan()
+    for port in domain.outputs.values():
+        plan.by_port[port.name] = port_checks(domain, port, policy)
+    plan.custom = [custom_check(domain, t) for t in domain.tests]
+    return plan

@@ -1,0 +1,98 @@
+"""build: the domain's models, in ``ref()`` order, into its private build schema.
+
+Consumers never see the build schema; only ``certify`` publishes it. A model that
+reads upstream ports first checks that those ports still hold the builds
+``check_inputs`` resolved, so a build never mixes versions of an upstream.
+"""
+
+from __future__ import annotations
+
+import time
+
+from dagmesh.config.model import Model
+from dagmesh.engines.base import Session
+from dagmesh.sql.compile import DomainRelations, UnresolvedReference, render_sql
+from dagmesh.sql.template import template_calls
+from dagmesh.stages.context import BuildContext, StageFailure
+
+
+def prepare(ctx: BuildContext) -> None:
+    """Start from an empty build schema stamped with this build's id."""
+    domain = ctx.domain.name
+    with ctx.session("build") as session:
+        session.run_all(ctx.engine.reset_build_schema_sql(domain))
+        session.run_all(ctx.engine.marker_sql(domain, ctx.build_id))
+
+
+def build_model(ctx: BuildContext, model_name: str) -> int:
+    """Build one model; returns its row count."""
+    model = ctx.domain.model(model_name)
+    if model is None:
+        raise StageFailure(f"domain {ctx.domain.name} has no model '{model_name}'")
+    text = ctx.project.read_sql(model.sql)
+    if text is None:
+        raise StageFailure(f"{ctx.project.sql_display_path(model.sql)} not found (model {model.name})")
+    started = time.monotonic()
+    with ctx.session("build") as session:
+        if template_calls(text).args("port"):
+            verify_pinned_inputs(ctx, session)
+        relation = ctx.engine.qualify(ctx.engine.build_schema(ctx.domain.name), model.name)
+        if (
+            model.materialized == "incremental"
+            and not ctx.full_refresh
+            and _has_previous(ctx, session, model)
+        ):
+            _merge_increment(ctx, session, model, text, relation)
+        else:
+            select = _compile(ctx, model, text, relation, incremental=False)
+            session.run_all(ctx.engine.create_table_as_sql(relation, select))
+        rows = int(session.query(f"SELECT COUNT(*) FROM {relation}")[0][0])
+        ctx.registry.record_model(
+            session,
+            ctx.build_id,
+            ctx.domain.name,
+            model.name,
+            model.materialized,
+            rows,
+            time.monotonic() - started,
+        )
+    return rows
+
+
+def _compile(ctx: BuildContext, model: Model, text: str, this: str, incremental: bool) -> str:
+    relations = DomainRelations(ctx.engine, ctx.domain)
+    try:
+        sql = render_sql(text, relations, this=this, incremental=incremental)
+    except UnresolvedReference as exc:
+        raise StageFailure(f"{ctx.project.sql_display_path(model.sql)}: {exc}") from exc
+    return ctx.engine.to_warehouse_sql(sql)
+
+
+def _has_previous(ctx: BuildContext, session: Session, model: Model) -> bool:
+    return ctx.engine.table_exists(session, ctx.engine.published_schema(ctx.domain.name), model.name)
+
+
+def _merge_increment(ctx: BuildContext, session: Session, model: Model, text: str, relation: str) -> None:
+    """Start from the published table, then replace rows whose unique key came in again."""
+    engine = ctx.engine
+    published = engine.qualify(engine.published_schema(ctx.domain.name), model.name)
+    session.run_all(engine.copy_table_sql(published, relation))
+    staging = engine.qualify(engine.build_schema(ctx.domain.name), f"{model.name}__increment")
+    select = _compile(ctx, model, text, relation, incremental=True)
+    session.run_all(engine.create_table_as_sql(staging, select))
+    match = " AND ".join(f"{relation}.{k} = {staging}.{k}" for k in model.unique_key)
+    session.execute(f"DELETE FROM {relation} USING {staging} WHERE {match}")
+    session.execute(f"INSERT INTO {relation} SELECT * FROM {staging}")
+    session.execute(f"DROP TABLE {staging}")
+
+
+def verify_pinned_inputs(ctx: BuildContext, session: Session) -> None:
+    """Fail when an upstream re-certified after ``check_inputs`` resolved its build."""
+    for row in ctx.registry.inputs(session, ctx.build_id):
+        published = ctx.engine.published_build_id(session, row["upstream_domain"])
+        if published != row["upstream_build_id"]:
+            message = (
+                f"{row['upstream_domain']} published build {published} after check_inputs resolved "
+                f"build {row['upstream_build_id']}; re-run this domain to build from one version"
+            )
+            raise ctx.fail(session, message)

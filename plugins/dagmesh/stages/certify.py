@@ -1,0 +1,101 @@
+"""certify: the gate. Publish atomically only when the build is complete and every
+blocking test passed; record the certification with its lineage either way.
+
+The gate reads its evidence from the registry, not from Airflow task states: every
+model of the domain must have a recorded build and every planned check a recorded
+passing result for *this* build. A missing result (a task that never ran) blocks
+certification just like a failed one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dagmesh.engines.base import Session
+from dagmesh.quality.checks import plan_tests
+from dagmesh.registry.store import Certification, ResolvedInput
+from dagmesh.stages.check_inputs import merged_lineage
+from dagmesh.stages.context import BuildContext, StageFailure
+
+
+class NotCertified(StageFailure):
+    pass
+
+
+@dataclass(frozen=True)
+class CertifiedBuild:
+    certification: Certification
+    inputs: list[ResolvedInput]
+    #: False when an earlier try of this task had already published the build.
+    published_now: bool
+
+
+def certify(ctx: BuildContext) -> CertifiedBuild:
+    """Publish and record the build, or record why not and raise :class:`NotCertified`."""
+    registry = ctx.registry
+    with ctx.session("certify") as session:
+        inputs = _inputs(ctx, session)
+        done = registry.certification(session, ctx.build_id)
+        if done is not None:
+            return CertifiedBuild(done, inputs, published_now=False)
+        reasons = _reasons_not_to_certify(ctx, session)
+        if reasons:
+            message = "not certified: " + "; ".join(reasons)
+            registry.finish_build(session, ctx.build_id, "failed", message)
+            raise NotCertified(message)
+        rows = {r["model"]: int(r["row_count"]) for r in registry.model_runs(session, ctx.build_id)}
+        ports = {name: (port.version, rows[name]) for name, port in ctx.domain.outputs.items()}
+        already_published = ctx.engine.published_build_id(session, ctx.domain.name) == ctx.build_id
+        with session.transaction():
+            if not already_published:
+                ctx.engine.publish(session, ctx.domain.name)
+            certification = registry.certify(
+                session, ctx.build_id, ctx.domain.name, ctx.run_id, merged_lineage(inputs), ports
+            )
+    return CertifiedBuild(certification, inputs, published_now=not already_published)
+
+
+def _inputs(ctx: BuildContext, session: Session) -> list[ResolvedInput]:
+    return [
+        ResolvedInput(
+            port=r["port"],
+            upstream_domain=r["upstream_domain"],
+            upstream_build_id=r["upstream_build_id"],
+            upstream_version=int(r["upstream_version"]),
+            port_version=int(r["port_version"]),
+            lineage=_lineage(r["lineage"]),
+        )
+        for r in ctx.registry.inputs(session, ctx.build_id)
+    ]
+
+
+def _lineage(text: str | None) -> dict[str, int]:
+    import json
+
+    return {k: int(v) for k, v in json.loads(text or "{}").items()}
+
+
+def _reasons_not_to_certify(ctx: BuildContext, session: Session) -> list[str]:
+    registry = ctx.registry
+    build = registry.build(session, ctx.build_id)
+    if build is None:
+        return ["the build was never started (check_inputs did not run)"]
+    if build["state"] == "failed":
+        return [build["message"] or "the build failed"]
+    reasons = []
+    if ctx.domain.consumes and len(registry.inputs(session, ctx.build_id)) < len(ctx.domain.consumes):
+        reasons.append("upstream inputs were not resolved (check_inputs did not complete)")
+    built = {r["model"] for r in registry.model_runs(session, ctx.build_id)}
+    missing_models = [m.name for m in ctx.domain.models if m.name not in built]
+    if missing_models:
+        reasons.append(f"the build did not complete (models not built: {', '.join(missing_models)})")
+    results = {r["test_id"]: r for r in registry.results(session, ctx.build_id)}
+    planned = plan_tests(ctx.domain, ctx.mesh.policy).all()
+    not_run = [c.test_id for c in planned if c.test_id not in results]
+    failed = [f"{r['test_id']} ({r['message']})" for r in results.values() if r["status"] == "fail"]
+    if failed:
+        reasons.append(f"{len(failed)} blocking test(s) failed: {'; '.join(failed)}")
+    if not_run and not missing_models:
+        shown = ", ".join(not_run[:5]) + (f" and {len(not_run) - 5} more" if len(not_run) > 5 else "")
+        reasons.append(f"{len(not_run)} test(s) did not run: {shown}")
+    return reasons

@@ -1,0 +1,207 @@
+"""check_inputs: declared raw sources are there and fresh; upstream ports are certified
+and were built from the same versions of every ancestor they share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from dagmesh.engines.base import Session, WarehouseError
+from dagmesh.quality.checks import Check, CheckResult, Expectation, evaluate
+from dagmesh.registry.store import ResolvedInput, utcnow
+from dagmesh.stages.context import BuildContext, StageFailure
+
+
+def open_build(ctx: BuildContext) -> None:
+    """Start the registry record of this build (the first task of every run does this)."""
+    with ctx.session("check_inputs") as session:
+        ctx.registry.open_build(session, ctx.build_record())
+
+
+def check_sources(ctx: BuildContext) -> list[CheckResult]:
+    """Each declared source exists, has rows, and is as fresh as its config demands."""
+    results: list[CheckResult] = []
+    with ctx.session("check_inputs") as session:
+        for source in ctx.domain.sources.values():
+            results.extend(_check_source(ctx, session, source.name))
+        ctx.registry.record_results(session, ctx.build_id, ctx.domain.name, results)
+        failed = [r for r in results if r.blocks]
+        if failed:
+            raise ctx.fail(session, "raw sources not ready: " + "; ".join(r.message for r in failed))
+    return results
+
+
+def _check_source(ctx: BuildContext, session: Session, name: str) -> list[CheckResult]:
+    source = ctx.domain.sources[name]
+    prefix = f"{ctx.domain.name}.sources.{name}"
+    rows_check = Check(f"{prefix}:has_rows", name, "has_rows", "input", Expectation("ge", 1))
+    relation = ctx.engine.source_relation(source.table)
+    freshness = source.freshness
+    select = (
+        f"SELECT COUNT(*), MAX({freshness.column}) FROM {relation}"
+        if freshness
+        else (f"SELECT COUNT(*), NULL FROM {relation}")
+    )
+    try:
+        count, latest = session.query(ctx.engine.to_warehouse_sql(select))[0]
+    except WarehouseError as exc:
+        reason = str(exc).splitlines()[0]
+        return [CheckResult(rows_check, "missing", False, f"source {source.table} cannot be read: {reason}")]
+    results = [evaluate(rows_check, count)]
+    if results[0].blocks:
+        results[0] = CheckResult(rows_check, str(count), False, f"source {source.table} is empty")
+    if freshness is None:
+        return results
+    age_hours = _age_hours(latest)
+    limits: list[tuple[Literal["warn", "error"], timedelta | None]] = [
+        ("warn", freshness.warn_after),
+        ("error", freshness.error_after),
+    ]
+    for severity, limit in limits:
+        if limit is None:
+            continue
+        hours = limit.total_seconds() / 3600
+        check = Check(
+            f"{prefix}:freshness_{severity}",
+            name,
+            f"freshness_{severity}",
+            "input",
+            Expectation("le", high=hours),
+            severity=severity,
+        )
+        if age_hours is None:
+            results.append(
+                CheckResult(
+                    check,
+                    "no rows",
+                    False,
+                    f"source {source.table} has no {freshness.column} values",
+                )
+            )
+            continue
+        result = evaluate(check, round(age_hours, 2))
+        if not result.passed:
+            result = CheckResult(
+                check,
+                result.observed,
+                False,
+                f"source {source.table} was last loaded {age_hours:.1f}h ago "
+                f"({freshness.column}); {severity} after {hours:g}h",
+            )
+        results.append(result)
+    return results
+
+
+def _age_hours(latest: object) -> float | None:
+    """Hours since ``latest`` (naive timestamps are UTC, as the registry's are)."""
+    if not isinstance(latest, datetime):
+        return None
+    stamp = latest.astimezone(UTC).replace(tzinfo=None) if latest.tzinfo else latest
+    return max((utcnow() - stamp).total_seconds() / 3600, 0.0)
+
+
+@dataclass(frozen=True)
+class Inconsistency:
+    """Two inputs built from different versions of one shared ancestor."""
+
+    ancestor: str
+    #: ``{input domain: ancestor version it was built from (None: not recorded)}``
+    versions: dict[str, int | None]
+
+    def describe(self) -> str:
+        seen = ", ".join(
+            f"{name} was built from {self.ancestor} v{v}"
+            if v is not None
+            else f"{name} has no {self.ancestor} version"
+            for name, v in sorted(self.versions.items())
+        )
+        return f"inputs disagree on {self.ancestor}: {seen}"
+
+
+class InputsInconsistent(StageFailure):
+    def __init__(self, inconsistencies: list[Inconsistency]) -> None:
+        self.inconsistencies = inconsistencies
+        super().__init__("; ".join(i.describe() for i in inconsistencies))
+
+
+def resolve_upstreams(ctx: BuildContext) -> list[ResolvedInput]:
+    """The certified build of every consumed port, checked for consistency and recorded.
+
+    Raises :class:`StageFailure` when an upstream is not certified, and
+    :class:`InputsInconsistent` when inputs disagree on a shared ancestor (the
+    Airflow layer decides how long to wait for the lagging input).
+    """
+    with ctx.session("check_inputs") as session:
+        inputs, problems = _resolve(ctx, session)
+        if problems:
+            raise ctx.fail(session, "upstream inputs not ready: " + "; ".join(problems))
+        ctx.registry.record_inputs(session, ctx.build_id, ctx.domain.name, inputs)
+        inconsistencies = find_inconsistencies(ctx, inputs)
+        if inconsistencies:
+            raise InputsInconsistent(inconsistencies)
+    return inputs
+
+
+def _resolve(ctx: BuildContext, session: Session) -> tuple[list[ResolvedInput], list[str]]:
+    inputs: list[ResolvedInput] = []
+    problems: list[str] = []
+    for consume in ctx.domain.consumes:
+        upstream = consume.port.domain
+        certification = ctx.registry.latest_certification(session, upstream)
+        if certification is None:
+            problems.append(f"{consume.port}: domain {upstream} has never been certified")
+            continue
+        if consume.port.port not in certification.ports:
+            published = ", ".join(sorted(certification.ports)) or "nothing"
+            problems.append(
+                f"{consume.port}: {upstream} v{certification.version} does not publish port "
+                f"'{consume.port.port}' (it publishes {published})"
+            )
+            continue
+        published_build = ctx.engine.published_build_id(session, upstream)
+        if published_build != certification.build_id:
+            problems.append(
+                f"{consume.port}: the published tables of {upstream} hold build {published_build}, "
+                f"not its latest certification {certification.build_id}"
+            )
+            continue
+        port_version, _ = certification.ports[consume.port.port]
+        inputs.append(
+            ResolvedInput(
+                port=str(consume.port),
+                upstream_domain=upstream,
+                upstream_build_id=certification.build_id,
+                upstream_version=certification.version,
+                port_version=port_version,
+                lineage=certification.lineage,
+            )
+        )
+    return inputs, problems
+
+
+def lineage_of(inputs: list[ResolvedInput]) -> dict[str, dict[str, int]]:
+    """For each input domain, the versions it was built from, itself included."""
+    result: dict[str, dict[str, int]] = {}
+    for item in inputs:
+        result[item.upstream_domain] = {**item.lineage, item.upstream_domain: item.upstream_version}
+    return result
+
+
+def merged_lineage(inputs: list[ResolvedInput]) -> dict[str, int]:
+    """The lineage a build records: every ancestor's version (consistent by then)."""
+    merged: dict[str, int] = {}
+    for versions in lineage_of(inputs).values():
+        merged.update(versions)
+    return merged
+
+
+def find_inconsistencies(ctx: BuildContext, inputs: list[ResolvedInput]) -> list[Inconsistency]:
+    lineages = lineage_of(inputs)
+    found = []
+    for ancestor, through in sorted(ctx.graph.shared_ancestors(ctx.domain.name).items()):
+        versions = {name: lineages.get(name, {}).get(ancestor) for name in through}
+        if len(set(versions.values())) > 1 or None in versions.values():
+            found.append(Inconsistency(ancestor, versions))
+    return found

@@ -1,0 +1,76 @@
+"""test: the standard pack, column, port and custom SQL tests, on the build schema.
+
+All checks of one output port run as one fused query. Every result, passing or not,
+is recorded with its observed value and threshold; blocking failures fail the task
+(after recording), and ``certify`` refuses to publish.
+"""
+
+from __future__ import annotations
+
+from dagmesh.quality.checks import CheckResult, custom_check, evaluate, plan_tests
+from dagmesh.quality.fused import fused_query, read_results
+from dagmesh.sql.compile import DomainRelations, UnresolvedReference, render_sql
+from dagmesh.stages.context import BuildContext, StageFailure
+
+
+class ChecksFailed(StageFailure):
+    def __init__(self, failures: list[CheckResult]) -> None:
+        self.failures = failures
+        super().__init__(
+            f"{len(failures)} blocking test(s) failed: "
+            + "; ".join(f"{r.check.test_id} ({r.message})" for r in failures)
+        )
+
+
+def run_port_checks(ctx: BuildContext, port_name: str) -> list[CheckResult]:
+    """Run every check of one output port in a single query on its built table."""
+    checks = plan_tests(ctx.domain, ctx.mesh.policy).by_port.get(port_name)
+    if checks is None:
+        raise StageFailure(f"domain {ctx.domain.name} has no output port '{port_name}'")
+    engine = ctx.engine
+    schema = engine.build_schema(ctx.domain.name)
+    relation = engine.qualify(schema, port_name)
+    results: list[CheckResult] = []
+    with ctx.session("test") as session:
+        if checks:
+            sql = fused_query(relation, checks, engine.columns_subquery(schema, port_name))
+            row = session.query(engine.to_warehouse_sql(sql))[0]
+            results = read_results(checks, row)
+        ctx.registry.record_results(session, ctx.build_id, ctx.domain.name, results)
+    _raise_on_blocking(results)
+    return results
+
+
+def run_custom_test(ctx: BuildContext, test_name: str) -> CheckResult:
+    """Run one custom SQL test: it selects violating rows, and passes with none."""
+    test = next((t for t in ctx.domain.tests if t.name == test_name), None)
+    if test is None:
+        raise StageFailure(f"domain {ctx.domain.name} has no test '{test_name}'")
+    display = ctx.project.sql_display_path(test.sql)
+    text = ctx.project.read_sql(test.sql)
+    if text is None:
+        raise StageFailure(f"{display} not found (test {test.name})")
+    try:
+        sql = render_sql(text, DomainRelations(ctx.engine, ctx.domain))
+    except UnresolvedReference as exc:
+        raise StageFailure(f"{display}: {exc}") from exc
+    check = custom_check(ctx.domain, test)
+    body = sql.strip().rstrip(";")
+    with ctx.session("test") as session:
+        count = session.query(ctx.engine.to_warehouse_sql(f"SELECT COUNT(*) FROM ({body}) AS violations"))[0][
+            0
+        ]
+        result = evaluate(check, count)
+        if not result.passed:
+            result = CheckResult(
+                check, result.observed, False, f"{display} returned {count} violating row(s)"
+            )
+        ctx.registry.record_results(session, ctx.build_id, ctx.domain.name, [result])
+    _raise_on_blocking([result])
+    return result
+
+
+def _raise_on_blocking(results: list[CheckResult]) -> None:
+    failures = [r for r in results if r.blocks]
+    if failures:
+        raise ChecksFailed(failures)

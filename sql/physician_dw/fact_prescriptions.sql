@@ -1,0 +1,15 @@
+-- Prescriptions per physician, product and month. Incremental: a run re-aggregates the
+-- last three months and merges them on (physician_id, ndc, fill_month); earlier months
+-- are kept from the previously published table.
+select
+    physician_id,
+    ndc,
+    fill_month,
+    count(*) as trx,
+    sum(quantity) as units,
+    sum(paid_amount) as paid_amount
+from {{ ref('stg_rx_claims') }}
+{% if is_incremental() %}
+    where fill_month >= (select dateadd(month, -2, max(t.fill_month)) from {{ this }} as t)
+{% endif %}
+group by physician_id, ndc, fill_month
