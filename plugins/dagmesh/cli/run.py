@@ -52,6 +52,8 @@ class Outcome:
     result: str  # certified | failed | blocked
     seconds: float = 0.0
     version: int | None = None
+    #: For a domain that did not certify: the version consumers still read.
+    published_version: int | None = None
     rows: int = 0
     passed: int = 0
     failed: int = 0
@@ -131,11 +133,15 @@ def _run_domain(
     outcome = Outcome(dag.dag_id, layer, "failed", seconds=seconds, message=error or listener.first_error)
     if run is not None:
         _read_registry(outcome, engine, build_id_for(dag.dag_id, run.run_id))
-    line = (
-        style.good(f"certified v{outcome.version}")
-        if outcome.result == "certified"
-        else style.bad("NOT certified") + f": {outcome.message}"
-    )
+    if outcome.result == "certified":
+        line = style.good(f"certified v{outcome.version}")
+    else:
+        kept = (
+            f"v{outcome.published_version} stays published"
+            if outcome.published_version
+            else "nothing published"
+        )
+        line = style.bad("NOT certified") + f" ({kept}): {outcome.message}"
     print(f"      {line}  ({outcome.passed} tests passed, {outcome.failed} failed, {seconds:.1f}s)")
     return outcome
 
@@ -147,6 +153,7 @@ def _read_registry(outcome: Outcome, engine: Engine, build_id: str) -> None:
             build = registry.build(session, build_id)
             certification = registry.certification(session, build_id)
             counts = registry.result_counts(session, build_id)
+            published = registry.latest_certification(session, outcome.domain)
     except WarehouseError as exc:
         outcome.message = outcome.message or f"cannot read the registry: {exc}"
         return
@@ -156,8 +163,10 @@ def _read_registry(outcome: Outcome, engine: Engine, build_id: str) -> None:
         outcome.version = certification.version
         outcome.rows = sum(rows for _, rows in certification.ports.values())
         outcome.message = ""
-    elif build is not None and build["message"]:
-        outcome.message = build["message"]
+    else:
+        outcome.published_version = published.version if published else None
+        if build is not None and build["message"]:
+            outcome.message = build["message"]
 
 
 class _Progress:

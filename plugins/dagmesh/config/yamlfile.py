@@ -102,6 +102,9 @@ def parse_yaml(text: str, display_path: str) -> tuple[Any, list[ConfigError]]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         reason = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.context_mark and exc.problem:
+            started = exc.context_mark.line + 1
+            reason += f" ({exc.context} started on line {started})"
         return None, [ConfigError(display_path, line, col, f"invalid YAML: {reason}")]
     except yaml.YAMLError as exc:
         return None, [ConfigError(display_path, 1, 1, f"invalid YAML: {exc}")]

@@ -97,9 +97,11 @@ def template_calls(text: str) -> TemplateInfo:
             )
             continue
         calls.append(TemplateCall(func, args[0].value, call.lineno, col))
-    called = {id(c.node) for c in tree.find_all(nodes.Call)}
+    # Function names, and bare names passed to them (already reported above), are not variables.
+    skip = {id(c.node) for c in tree.find_all(nodes.Call)}
+    skip |= {id(a) for c in tree.find_all(nodes.Call) for a in c.args if isinstance(a, nodes.Name)}
     for name in tree.find_all(nodes.Name):
-        if id(name) in called or name.ctx != "load":
+        if id(name) in skip or name.ctx != "load":
             continue
         if name.name not in VARIABLES:
             col = _column(lines, name.lineno, name.name, seen_cols)

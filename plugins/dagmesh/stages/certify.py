@@ -40,9 +40,9 @@ def certify(ctx: BuildContext) -> CertifiedBuild:
             return CertifiedBuild(done, inputs, published_now=False)
         reasons = _reasons_not_to_certify(ctx, session)
         if reasons:
-            message = "not certified: " + "; ".join(reasons)
+            message = "; ".join(reasons)
             registry.finish_build(session, ctx.build_id, "failed", message)
-            raise NotCertified(message)
+            raise NotCertified(f"not certified: {message}")
         rows = {r["model"]: int(r["row_count"]) for r in registry.model_runs(session, ctx.build_id)}
         ports = {name: (port.version, rows[name]) for name, port in ctx.domain.outputs.items()}
         already_published = ctx.engine.published_build_id(session, ctx.domain.name) == ctx.build_id

@@ -1,0 +1,134 @@
+"""The example mesh as Airflow sees it: a real DagBag load of ``dags/``."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import REPO
+
+DOMAINS = ["launch_analytics", "payer", "payer_dw", "physician", "physician_dw", "product"]
+STAGES = ("check_inputs", "build", "test", "certify")
+
+
+def load_dagbag() -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+@pytest.fixture
+def dagbag(project_env: Path) -> Any:
+    return load_dagbag()
+
+
+def test_the_example_mesh_loads_as_six_dags_without_import_errors(dagbag: Any) -> None:
+    assert dagbag.import_errors == {}
+    assert sorted(dagbag.dag_ids) == DOMAINS
+
+
+def test_every_domain_dag_has_the_four_stage_groups_in_order(dagbag: Any) -> None:
+    for dag in dagbag.dags.values():
+        assert all(stage in dag.task_group.children for stage in STAGES), dag.dag_id
+        for earlier, later in itertools.pairwise(STAGES):
+            for task in (t for t in dag.tasks if t.task_id.startswith(f"{later}.")):
+                upstream = _all_upstream(dag, task.task_id)
+                assert any(u.startswith(f"{earlier}.") for u in upstream), (dag.dag_id, task.task_id)
+
+
+def _all_upstream(dag: Any, task_id: str) -> set[str]:
+    seen: set[str] = set()
+    stack = [task_id]
+    while stack:
+        for upstream in dag.get_task(stack.pop()).upstream_task_ids:
+            if upstream not in seen:
+                seen.add(upstream)
+                stack.append(upstream)
+    return seen
+
+
+def test_only_the_certify_task_carries_the_output_ports_as_asset_outlets(dagbag: Any) -> None:
+    for dag in dagbag.dags.values():
+        with_outlets = [t.task_id for t in dag.tasks if t.outlets]
+        assert with_outlets == ["certify.publish"], dag.dag_id
+    certify = dagbag.dags["physician_dw"].get_task("certify.publish")
+    assert sorted(a.uri for a in certify.outlets) == [
+        "mesh://pharma/physician_dw/dim_physician",
+        "mesh://pharma/physician_dw/dim_product",
+        "mesh://pharma/physician_dw/fact_calls",
+        "mesh://pharma/physician_dw/fact_prescriptions",
+    ]
+
+
+def test_certify_runs_whatever_happened_upstream_so_failures_are_recorded(dagbag: Any) -> None:
+    for dag in dagbag.dags.values():
+        assert dag.get_task("certify.publish").trigger_rule == "all_done"
+
+
+def test_models_are_built_in_ref_order_after_a_fresh_build_schema(dagbag: Any) -> None:
+    dag = dagbag.dags["physician"]
+    assert _all_upstream(dag, "build.physician") >= {
+        "build.prepare",
+        "build.stg_ama_physicians",
+        "build.stg_npi_registry",
+        "build.ama_survivors",
+    }
+    assert "build.ama_survivors" not in _all_upstream(dag, "build.stg_npi_registry")
+
+
+def test_each_output_port_and_custom_test_gets_a_test_task(dagbag: Any) -> None:
+    tests = sorted(t.task_id for t in dagbag.dags["physician"].tasks if t.task_id.startswith("test."))
+    assert tests == ["test.no_duplicate_npi", "test.physician"]
+
+
+def test_domain_dags_carry_owner_tags_docs_params_and_one_active_run(dagbag: Any) -> None:
+    dag = dagbag.dags["physician"]
+    assert dag.max_active_runs == 1
+    assert set(dag.tags) >= {"mesh", "mastered", "physician"}
+    assert dag.default_args["owner"] == "mdm-team"
+    assert dag.default_args["retries"] == 2
+    assert "Golden record of the US physicians" in dag.doc_md
+    assert "physician.physician" in dag.doc_md and "physician_dw" in dag.doc_md
+    assert dag.params["full_refresh"] is False
+
+
+def test_schedules_follow_the_config(dagbag: Any) -> None:
+    from airflow.sdk import CronTriggerTimetable
+
+    physician = dagbag.dags["physician"]
+    assert isinstance(physician.timetable, CronTriggerTimetable)
+    assert physician.timetable.expression == "0 5 * * *"
+    from airflow.sdk import AssetAll
+
+    condition = dagbag.dags["physician_dw"].timetable.asset_condition
+    assert isinstance(condition, AssetAll)
+    assert {a.uri for a in condition.objects} == {
+        "mesh://pharma/physician/physician",
+        "mesh://pharma/product/product",
+    }
+
+
+def test_a_cron_consumer_waits_for_each_cron_upstream_at_the_aligned_date(dagbag: Any) -> None:
+    dag = dagbag.dags["payer_dw"]
+    sensors = {t.task_id: t for t in dag.tasks if t.task_id.startswith("wait_for_upstream.")}
+    assert sorted(sensors) == [
+        "wait_for_upstream.payer",
+        "wait_for_upstream.physician",
+        "wait_for_upstream.product",
+    ]
+    physician = sensors["wait_for_upstream.physician"]
+    assert physician.external_dag_id == "physician"
+    assert physician.external_task_ids == ["certify.publish"]
+    assert physician.mode == "poke"
+    run_at = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
+    assert physician.execution_date_fn(run_at) == datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
+    assert all(not t.task_id.startswith("wait_for") for t in dagbag.dags["physician_dw"].tasks)
+
+
+def test_warehouse_tasks_share_one_pool_slot_on_duckdb(dagbag: Any) -> None:
+    dag = dagbag.dags["physician"]
+    assert {t.pool for t in dag.tasks} == {"dagmesh_duckdb"}

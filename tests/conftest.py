@@ -1,0 +1,73 @@
+"""Shared test setup: a private Airflow for the whole session, and project copies.
+
+Airflow reads its settings when first imported, so they are set here, before any test
+module imports it: one metadata DB for the session (migrated once), DAGs from this
+repository's ``dags/`` and ``DAGMESH_PROJECT_DIR`` choosing which project copy the
+loader builds DAGs for.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, copy_example, dagmesh
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="dagmesh-test-airflow-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        # The CLI's private Airflow (subprocess runs) shares the session's metadata DB.
+        "DAGMESH_AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "NO_COLOR": "1",
+    }
+)
+os.environ.pop("DAGMESH_ENV", None)
+os.environ.pop("DAGMESH_PROJECT_DIR", None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """The session's Airflow metadata DB, migrated once."""
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A private copy of the example project (no warehouse yet)."""
+    return copy_example(tmp_path / "project")
+
+
+@pytest.fixture
+def project_env(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The example copy, selected as the project the ``dags/`` loader builds."""
+    monkeypatch.setenv("DAGMESH_PROJECT_DIR", str(project))
+    return project
+
+
+@pytest.fixture
+def seeded(project: Path) -> Iterator[Path]:
+    """The example copy with raw data at a small scale in its DuckDB warehouse."""
+    done = dagmesh("seed", "--scale", "0.01", project=project)
+    assert done.returncode == 0, done.stderr
+    yield project

@@ -1,0 +1,79 @@
+"""The embedded DuckDB engine: names, dialect, atomic publish."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from dagmesh.config.model import Environment, Mesh
+from dagmesh.engines.base import WarehouseError
+from dagmesh.engines.duckdb import DuckDBEngine
+from dagmesh.errors import Location
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> DuckDBEngine:
+    env = Environment("dev", "duckdb", Location("mesh.yaml"), path="wh.duckdb")
+    mesh = Mesh("m", "mesh.yaml", {"dev": env}, "dev")
+    return DuckDBEngine(tmp_path, mesh, env)
+
+
+def test_the_warehouse_is_one_file_under_the_project(engine: DuckDBEngine, tmp_path: Path) -> None:
+    with engine.session() as session:
+        session.execute("CREATE TABLE t AS SELECT 1 AS a")
+    assert engine.path == tmp_path / "wh.duckdb"
+    assert engine.path.is_file()
+
+
+def test_raw_sources_live_in_a_schema_named_after_database_and_schema(engine: DuckDBEngine) -> None:
+    assert engine.source_relation("RAW.AMA.PHYSICIANS") == "raw_ama.physicians"
+
+
+def test_snowflake_sql_is_translated_to_duckdb(engine: DuckDBEngine) -> None:
+    sql = engine.to_warehouse_sql(
+        "SELECT IFF(a > 1, 'x', 'y') AS b, CAST(DATEADD(month, -2, d) AS DATE) AS e, COUNT_IF(a > 0) AS n "
+        "FROM t GROUP BY ALL"
+    )
+    with engine.session() as session:
+        session.execute("CREATE TABLE t AS SELECT 2 AS a, DATE '2026-03-31' AS d")
+        assert session.query(sql) == [("x", date(2026, 1, 31), 1)]
+
+
+def test_invalid_sql_is_a_warehouse_error_naming_the_statement(engine: DuckDBEngine) -> None:
+    with (
+        engine.session() as session,
+        pytest.raises(WarehouseError, match="while running: SELECT \\* FROM nowhere"),
+    ):
+        session.query("SELECT * FROM nowhere")
+
+
+def test_publish_is_all_or_nothing(engine: DuckDBEngine) -> None:
+    with engine.session() as session:
+        session.run_all(engine.reset_build_schema_sql("d"))
+        session.execute("CREATE TABLE d__build.a AS SELECT 1 AS v")
+        engine.publish(session, "d")
+        session.run_all(engine.reset_build_schema_sql("d"))
+        session.execute("CREATE TABLE d__build.a AS SELECT 2 AS v")
+        session.execute("CREATE TABLE d__build.b AS SELECT 2 AS v")
+        with pytest.raises(RuntimeError), session.transaction():
+            engine.publish(session, "d")
+            raise RuntimeError("the registry write failed")
+        assert session.query("SELECT v FROM d.a") == [(1,)]
+        assert engine.list_tables(session, "d") == ["a"]
+        with session.transaction():
+            engine.publish(session, "d")
+        assert session.query("SELECT v FROM d.a") == [(2,)]
+        assert engine.list_tables(session, "d") == ["a", "b"]
+
+
+def test_publishing_drops_tables_the_new_build_no_longer_has(engine: DuckDBEngine) -> None:
+    with engine.session() as session:
+        session.run_all(engine.reset_build_schema_sql("d"))
+        session.execute("CREATE TABLE d__build.old AS SELECT 1 AS v")
+        engine.publish(session, "d")
+        session.run_all(engine.reset_build_schema_sql("d"))
+        session.execute("CREATE TABLE d__build.new AS SELECT 1 AS v")
+        engine.publish(session, "d")
+        assert engine.list_tables(session, "d") == ["new"]

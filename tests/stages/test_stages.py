@@ -1,0 +1,127 @@
+"""What each stage guarantees, on a real DuckDB warehouse seeded with the example."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagmesh.stages import build, certify, check_inputs, test
+from dagmesh.stages.context import StageFailure
+from tests.helpers import build_until_tests, certify_domain, stage_context
+
+
+def query(project: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(project / ".dagmesh" / "warehouse.duckdb")) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_certify_refuses_a_build_whose_tests_did_not_run(seeded: Path) -> None:
+    ctx = stage_context(seeded, "product")
+    build_until_tests(ctx)
+    with pytest.raises(certify.NotCertified, match=r"test\(s\) did not run: product\.product:row_count"):
+        certify.certify(ctx)
+    assert query(seeded, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'product'") == [
+        (0,)
+    ]
+    assert query(seeded, "SELECT state FROM mesh_meta.builds") == [("failed",)]
+
+
+def test_certify_publishes_once_even_when_its_task_is_retried(seeded: Path) -> None:
+    first = certify_domain(seeded, "product")
+    again = certify.certify(stage_context(seeded, "product"))
+    assert first.published_now and not again.published_now
+    assert again.certification.version == first.certification.version == 1
+    assert query(seeded, "SELECT COUNT(*) FROM mesh_meta.certifications") == [(1,)]
+
+
+def test_a_source_that_is_missing_fails_check_inputs_with_its_table_name(seeded: Path) -> None:
+    query(seeded, "DROP TABLE raw_product.ndc_catalog")
+    ctx = stage_context(seeded, "product")
+    check_inputs.open_build(ctx)
+    with pytest.raises(StageFailure, match=r"source RAW\.PRODUCT\.NDC_CATALOG cannot be read"):
+        check_inputs.check_sources(ctx)
+
+
+def test_a_stale_source_fails_its_freshness_check(seeded: Path) -> None:
+    query(seeded, "UPDATE raw_product.ndc_catalog SET loaded_at = loaded_at - INTERVAL 9 DAY")
+    ctx = stage_context(seeded, "product")
+    check_inputs.open_build(ctx)
+    stale = r"RAW\.PRODUCT\.NDC_CATALOG was last loaded 216\.\dh ago \(loaded_at\); error after 192h"
+    with pytest.raises(StageFailure, match=stale):
+        check_inputs.check_sources(ctx)
+
+
+def test_an_upstream_that_was_never_certified_stops_check_inputs(seeded: Path) -> None:
+    certify_domain(seeded, "product")
+    ctx = stage_context(seeded, "physician_dw")
+    check_inputs.open_build(ctx)
+    with pytest.raises(
+        StageFailure, match=r"physician\.physician: domain physician has never been certified"
+    ):
+        check_inputs.resolve_upstreams(ctx)
+
+
+def test_the_lineage_of_a_build_records_every_ancestor_version(seeded: Path) -> None:
+    for domain in ("physician", "product", "physician_dw"):
+        certify_domain(seeded, domain, run_id="r1")
+    certify_domain(seeded, "physician", run_id="r2")
+    dw = certify_domain(seeded, "physician_dw", run_id="r2")
+    assert dw.certification.lineage == {"physician": 2, "product": 1}
+    assert {i.port: i.upstream_version for i in dw.inputs} == {"physician.physician": 2, "product.product": 1}
+
+
+def test_inputs_built_from_different_versions_of_a_shared_ancestor_are_inconsistent(seeded: Path) -> None:
+    for domain in ("payer", "physician", "product", "payer_dw", "physician_dw"):
+        certify_domain(seeded, domain, run_id="r1")
+    certify_domain(seeded, "physician", run_id="r2")
+    certify_domain(seeded, "physician_dw", run_id="r2")  # built from physician v2; payer_dw from v1
+    ctx = stage_context(seeded, "launch_analytics")
+    check_inputs.open_build(ctx)
+    with pytest.raises(check_inputs.InputsInconsistent) as raised:
+        check_inputs.resolve_upstreams(ctx)
+    (problem,) = raised.value.inconsistencies
+    assert problem.ancestor == "physician"
+    assert problem.versions == {"physician_dw": 2, "payer_dw": 1}
+    assert "payer_dw was built from physician v1, physician_dw was built from physician v2" in str(
+        raised.value
+    )
+
+
+def test_a_build_never_reads_an_upstream_that_recertified_after_check_inputs(seeded: Path) -> None:
+    certify_domain(seeded, "physician", run_id="r1")
+    certify_domain(seeded, "product", run_id="r1")
+    ctx = stage_context(seeded, "physician_dw", run_id="dw")
+    check_inputs.open_build(ctx)
+    check_inputs.resolve_upstreams(ctx)
+    build.prepare(ctx)
+    certify_domain(seeded, "physician", run_id="r2")
+    with pytest.raises(
+        StageFailure, match=r"physician published build physician-\w+ after check_inputs resolved"
+    ):
+        build.build_model(ctx, "dim_physician")
+
+
+def test_an_incremental_model_merges_recent_months_and_keeps_earlier_ones(seeded: Path) -> None:
+    for domain in ("physician", "product", "physician_dw"):
+        certify_domain(seeded, domain, run_id="r1")
+    months_sql = "SELECT COUNT(DISTINCT fill_month) FROM physician_dw.fact_prescriptions"
+    (all_months,) = query(seeded, months_sql)[0]
+    # Old claims disappear from the raw feed; an incremental run only recomputes recent months.
+    query(seeded, "DELETE FROM raw_claims.rx_claims WHERE fill_date < DATE '2026-06-01'")
+    certify_domain(seeded, "physician_dw", run_id="r2")
+    assert query(seeded, months_sql) == [(all_months,)]
+    certify_domain(seeded, "physician_dw", run_id="r3", full_refresh=True)
+    assert query(seeded, months_sql)[0][0] < all_months
+
+
+def test_blocking_failures_are_recorded_before_the_test_task_fails(seeded: Path) -> None:
+    ctx = stage_context(seeded, "product")
+    query(seeded, "UPDATE raw_product.ndc_catalog SET wac_price = -1 WHERE brand_name = 'Veltrexa'")
+    build_until_tests(ctx)
+    with pytest.raises(test.ChecksFailed, match=r"product\.product\.wac_price:range"):
+        test.run_port_checks(ctx, "product")
+    recorded = "SELECT status, observed FROM mesh_meta.test_results WHERE test_id = ?"
+    with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb")) as con:
+        assert con.execute(recorded, ["product.product.wac_price:range"]).fetchall() == [("fail", "6")]
