@@ -1,0 +1,78 @@
+"""Domain DAGs run by Airflow's own ``dag.test()``: what certify tells consumers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.helpers import REPO, dagmesh
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
+
+
+def domain_dag(name: str) -> Any:
+    from dagmesh.airflow.loader import load_mesh_dags
+
+    return load_mesh_dags(str(REPO / "dags" / "dagmesh_dags.py"))[name]
+
+
+def asset_events(uri: str) -> list[dict[str, Any]]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.settings import Session
+    from sqlalchemy import select
+
+    with Session() as session:
+        rows = session.scalars(
+            select(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri == uri)
+        ).all()
+        return [dict(row.extra) for row in rows]
+
+
+@pytest.fixture
+def seeded_env(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DAGMESH_PROJECT_DIR", str(seeded))
+    return seeded
+
+
+def test_certify_emits_one_asset_event_per_port_with_build_version_rows_and_inputs(seeded_env: Path) -> None:
+    uris = ["mesh://pharma/product/product"] + [
+        f"mesh://pharma/physician_dw/{port}" for port in ("dim_physician", "fact_calls")
+    ]
+    earlier = {uri: len(asset_events(uri)) for uri in uris}  # the session's DB is shared
+    for name in ("physician", "product", "physician_dw"):
+        run = domain_dag(name).test()
+        assert run.state == "success", name
+    events = {uri: asset_events(uri)[earlier[uri] :] for uri in uris}
+
+    (product,) = events["mesh://pharma/product/product"]
+    assert product["port_version"] == 1 and product["domain_version"] == 1
+    assert product["build_id"].startswith("product-")
+    assert product["row_count"] == 56
+    assert product["consumed"] == {}
+
+    (dim,) = events["mesh://pharma/physician_dw/dim_physician"]
+    (calls,) = events["mesh://pharma/physician_dw/fact_calls"]
+    assert dim["consumed"]["physician.physician"]["version"] == 1
+    assert dim["consumed"]["physician.physician"]["build_id"].startswith("physician-")
+    assert dim["lineage"] == {"physician": 1, "product": 1}
+    assert dim["build_id"] == calls["build_id"]
+
+
+def test_a_failed_certification_emits_no_asset_event(seeded_env: Path) -> None:
+    done = dagmesh("run", "product", project=seeded_env)
+    assert done.returncode == 0, done.stdout
+    before = len(asset_events("mesh://pharma/product/product"))
+    with duckdb.connect(str(seeded_env / ".dagmesh" / "warehouse.duckdb")) as con:
+        con.execute(
+            "UPDATE raw_product.ndc_catalog SET therapeutic_area = 'VETERINARY' WHERE package_size = 30"
+        )
+
+    run = domain_dag("product").test()
+
+    assert run.state == "failed"
+    assert len(asset_events("mesh://pharma/product/product")) == before
