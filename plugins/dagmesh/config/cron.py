@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from croniter import croniter
 
 PRESETS = {
@@ -23,3 +25,12 @@ def normalize_cron(expression: str) -> str | None:
     if len(expression.split(" ")) != 5 or not croniter.is_valid(expression):
         return None
     return expression
+
+
+def fires(expression: str) -> bool:
+    """Whether a valid cron expression ever fires (``0 0 30 2 *`` never does)."""
+    try:
+        croniter(expression, datetime(2024, 1, 1)).get_next(datetime)
+    except Exception:  # croniter reports impossible dates with its own exception types
+        return False
+    return True

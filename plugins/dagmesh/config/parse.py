@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import Any, cast
 
-from dagmesh.config.cron import normalize_cron
+from dagmesh.config.cron import fires, normalize_cron
 from dagmesh.config.fields import IDENTIFIER, Fields, describe
 from dagmesh.config.model import (
     STANDARD_TESTS,
@@ -82,12 +82,13 @@ def parse_mesh(node: Any, path: str, diagnostics: Diagnostics) -> Mesh | None:
     )
     name = top.identifier("mesh")
     environments = _environments(top, diagnostics)
+    declared: dict[Any, Any] = top.mapping("environments") or {}
     default_env = top.text("default_environment", next(iter(environments), ""))
-    if top.has("default_environment") and environments and default_env not in environments:
+    if top.has("default_environment") and declared and default_env not in declared:
         diagnostics.error(
             top.at("default_environment"),
             f"default_environment '{default_env}' is not one of the environments"
-            f"{did_you_mean(default_env, environments)}",
+            f"{did_you_mean(default_env, [str(k) for k in declared])}",
         )
     if not name or not environments:
         return None
@@ -342,6 +343,9 @@ def _schedule(top: Fields, diagnostics: Diagnostics) -> Schedule:
         return Schedule(kind="on_upstream", loc=where, condition=parsed)
     if isinstance(value, str):
         cron = normalize_cron(value)
+        if cron is not None and not fires(cron):
+            diagnostics.error(where, f"schedule '{value}' never fires (no date matches it)")
+            return Schedule(kind="manual", loc=where)
         if cron is not None:
             return Schedule(kind="cron", loc=where, cron=cron)
         diagnostics.error(
@@ -587,8 +591,10 @@ def _outputs(top: Fields, mesh: Mesh, models: set[str], diagnostics: Diagnostics
         columns = _columns(fields, name, mesh, diagnostics)
         primary_key = fields.str_list("primary_key")
         pk_seq = port_map.get("primary_key")
+        # Columns declared with a bad type are reported on their own line, not here again.
+        declared = port_map.get("columns") if isinstance(port_map.get("columns"), dict) else columns
         for index, column in enumerate(primary_key):
-            if columns and column not in columns:
+            if declared and column not in declared:
                 at = pk_seq.item_loc(index) if isinstance(pk_seq, YamlSeq) else fields.at("primary_key")
                 diagnostics.error(
                     at,

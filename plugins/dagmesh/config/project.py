@@ -8,9 +8,12 @@ errors is kept out of ``Project.domains`` so the rest of the mesh still loads.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from dagmesh.config.fields import IDENTIFIER
+from dagmesh.config.files import DiskFiles, ProjectFiles
 from dagmesh.config.model import Domain, Mesh
 from dagmesh.config.parse import parse_domain, parse_mesh
 from dagmesh.config.yamlfile import parse_yaml
@@ -30,6 +33,7 @@ class Project:
     #: Domains whose own config file parsed without errors, by name.
     domains: dict[str, Domain]
     diagnostics: Diagnostics
+    files: ProjectFiles
     #: Config file (relative path) of every domain name seen, valid or not.
     domain_files: dict[str, str] = field(default_factory=dict)
     #: Relative paths of domain files whose domain name could not be read.
@@ -51,8 +55,7 @@ class Project:
 
     def read_sql(self, relative_to_sql_dir: str) -> str | None:
         """The text of ``sql/<path>``, or ``None`` when the file does not exist."""
-        path = self.sql_dir / relative_to_sql_dir
-        return _read_text(path)
+        return self.files.read(self.sql_display_path(relative_to_sql_dir))
 
     def sql_display_path(self, relative_to_sql_dir: str) -> str:
         return f"{SQL_DIR}/{relative_to_sql_dir}"
@@ -61,26 +64,17 @@ class Project:
         return [p for p in self.diagnostics.errors if p.path == path]
 
 
-def domain_config_files(root: Path) -> list[Path]:
-    """Every domain file under ``dag_configs/`` (all ``*.yaml``/``*.yml`` but mesh.yaml)."""
-    config_dir = root / CONFIG_DIR
-    files = [
-        p
-        for pattern in ("*.yaml", "*.yml")
-        for p in config_dir.rglob(pattern)
-        if p.name != MESH_FILE and not any(part.startswith(".") for part in p.parts)
-    ]
-    return sorted(files)
+def load_project(root: str | Path, files: ProjectFiles | None = None) -> Project:
+    """Read ``mesh.yaml`` and every domain file of the project at ``root``.
 
-
-def load_project(root: str | Path) -> Project:
-    """Read ``mesh.yaml`` and every domain file of the project at ``root``."""
+    ``files`` reads from somewhere else than the working tree (a git revision).
+    """
     root = Path(root)
+    files = files or DiskFiles(root)
     diagnostics = Diagnostics()
-    mesh_path = root / CONFIG_DIR / MESH_FILE
     mesh_display = f"{CONFIG_DIR}/{MESH_FILE}"
     mesh: Mesh | None = None
-    text = _read_text(mesh_path)
+    text = files.read(mesh_display)
     if text is None:
         diagnostics.error(Location(mesh_display), f"{mesh_display} not found in {root}")
     else:
@@ -88,31 +82,24 @@ def load_project(root: str | Path) -> Project:
         diagnostics.extend(problems)
         if not problems:
             mesh = parse_mesh(document, mesh_display, diagnostics)
-    project = Project(root=root, mesh=mesh, domains={}, diagnostics=diagnostics)
-    for path in domain_config_files(root):
-        display = project.relative(path)
-        _load_domain_file(project, path, display)
+    project = Project(root=root, mesh=mesh, domains={}, diagnostics=diagnostics, files=files)
+    for display in files.list(CONFIG_DIR, (".yaml", ".yml")):
+        if display != mesh_display:
+            _load_domain_file(project, display, files.read(display) or "")
     return project
 
 
-def _load_domain_file(project: Project, path: Path, display: str) -> None:
+def _load_domain_file(project: Project, display: str, text: str) -> None:
     diagnostics = project.diagnostics
-    text = _read_text(path) or ""
     document, problems = parse_yaml(text, display)
     diagnostics.extend(problems)
-    if project.mesh is None:
-        # Without a usable mesh.yaml no domain can be checked against the policy.
-        name = document.get("domain") if isinstance(document, dict) else None
-        if isinstance(name, str):
-            project.domain_files.setdefault(name, display)
-        else:
-            project.unnamed_files.append(display)
-        return
     own = Diagnostics()
-    domain = parse_domain(document, display, project.mesh, own) if not problems else None
+    domain = None
+    if project.mesh is not None and not problems:
+        domain = parse_domain(document, display, project.mesh, own)
     diagnostics.extend(own)
-    name = domain.name if domain else (document.get("domain") if isinstance(document, dict) else None)
-    if not isinstance(name, str):
+    name = domain.name if domain else presumed_domain_name(document, text, display)
+    if name is None:
         project.unnamed_files.append(display)
         return
     if name in project.domain_files:
@@ -125,11 +112,24 @@ def _load_domain_file(project: Project, path: Path, display: str) -> None:
         project.domains[name] = domain
 
 
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
+_DOMAIN_LINE = re.compile(r"^domain:\s*[\"']?([a-z][a-z0-9_]*)[\"']?\s*(#.*)?$", re.MULTILINE)
+
+
+def presumed_domain_name(document: object, text: str, display: str) -> str | None:
+    """The name a broken domain file most likely defines, so its consumers know it exists.
+
+    Its ``domain:`` value when that is usable (read from the text if the YAML does not
+    parse), else the file name. Consumers of a broken domain then report nothing of
+    their own: the broken file is the one problem, and the rest of the mesh loads.
+    """
+    declared = document.get("domain") if isinstance(document, dict) else None
+    if isinstance(declared, str) and IDENTIFIER.match(declared):
+        return declared
+    match = _DOMAIN_LINE.search(text)
+    if match:
+        return match.group(1)
+    stem = PurePosixPath(display).stem
+    return stem if IDENTIFIER.match(stem) else None
 
 
 def content_key(*parts: str) -> str:

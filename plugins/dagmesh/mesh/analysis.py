@@ -13,6 +13,7 @@ from dagmesh.config.model import Consume, Domain, PortRef
 from dagmesh.config.project import Project
 from dagmesh.errors import ConfigError, Location, did_you_mean
 from dagmesh.mesh.graph import MeshGraph, effective_via, model_order
+from dagmesh.mesh.schedules import alignment_problem
 from dagmesh.sql.template import TemplateInfo, template_calls
 
 
@@ -127,6 +128,14 @@ def _check_consumes(analysis: MeshAnalysis, domain: Domain) -> None:
 
 def _check_via(analysis: MeshAnalysis, domain: Domain, upstream: Domain, consume: Consume) -> None:
     via = effective_via(domain, upstream, consume)
+    if via == "sensor" and domain.schedule.cron and upstream.schedule.cron:
+        mesh = analysis.project.mesh
+        assert mesh is not None
+        found = alignment_problem(
+            upstream.name, upstream.schedule.cron, domain.name, domain.schedule.cron, mesh.defaults.timezone
+        )
+        if found is not None:
+            analysis.report(domain.name, consume.loc, found[1], severity=found[0])
     if via == "sensor":
         if domain.schedule.kind == "on_upstream":
             analysis.report(

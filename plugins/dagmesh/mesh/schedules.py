@@ -38,14 +38,60 @@ def next_tick(cron: str, after: datetime, timezone: str = "UTC") -> datetime:
     return croniter(cron, local).get_next(datetime).astimezone(UTC)
 
 
-def alignment_lag(
-    upstream_cron: str, consumer_cron: str, timezone: str = "UTC", samples: int = 8
-) -> list[timedelta]:
-    """For a few consumer ticks, how long before each tick the awaited upstream run starts."""
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    lags = []
-    tick = start
+def human(delta: timedelta) -> str:
+    """``1d 2h``, ``23h``, ``45m``: a duration as people write it."""
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    return " ".join(p for p in parts if p) or "0m"
+
+
+def period(cron: str, timezone: str = "UTC", samples: int = 16) -> timedelta:
+    """The shortest time between two ticks of ``cron`` (over a few weeks of ticks)."""
+    tick = next_tick(cron, datetime(2024, 1, 1, tzinfo=UTC), timezone)
+    shortest = timedelta.max
     for _ in range(samples):
-        tick = next_tick(consumer_cron, tick, timezone)
-        lags.append(tick - aligned_upstream_tick(upstream_cron, tick, timezone))
-    return lags
+        following = next_tick(cron, tick, timezone)
+        shortest = min(shortest, following - tick)
+        tick = following
+    return shortest
+
+
+def alignment_problem(
+    upstream: str, upstream_cron: str, consumer: str, consumer_cron: str, timezone: str
+) -> tuple[str, str] | None:
+    """Why a sensor from ``consumer`` on ``upstream`` is wrong or suspicious, if it is.
+
+    Returns ``("error" | "warning", message)``: an error when no upstream run can be
+    aligned; a warning when the consumer starts together with its upstream (its sensor
+    then waits a whole upstream run), or when it runs shortly before its upstream and so
+    reads the previous period's data.
+    """
+    try:
+        ticks = [next_tick(consumer_cron, datetime(2024, 1, 1, tzinfo=UTC), timezone)]
+        for _ in range(7):
+            ticks.append(next_tick(consumer_cron, ticks[-1], timezone))
+        lags = [tick - aligned_upstream_tick(upstream_cron, tick, timezone) for tick in ticks]
+        upstream_period = period(upstream_cron, timezone)
+    except (CannotAlign, ValueError, KeyError) as exc:
+        return (
+            "error",
+            f"cannot align {consumer} ('{consumer_cron}') with {upstream} ('{upstream_cron}'): {exc}. "
+            f"Give {upstream} a schedule that fires, or consume it via asset",
+        )
+    if any(lag == timedelta(0) for lag in lags):
+        return (
+            "warning",
+            f"{consumer} starts at the same time as {upstream} ('{consumer_cron}' vs "
+            f"'{upstream_cron}'), so its sensor waits for the whole {upstream} run; "
+            f"schedule {consumer} after {upstream} finishes",
+        )
+    if upstream_period <= period(consumer_cron, timezone) and max(lags) > upstream_period / 2:
+        return (
+            "warning",
+            f"{consumer} ('{consumer_cron}') runs shortly before {upstream} ('{upstream_cron}'), so it "
+            f"waits for the {upstream} run from {human(max(lags))} earlier and reads the previous "
+            f"period's data; schedule {upstream} before {consumer} if it should read the same period",
+        )
+    return None

@@ -60,11 +60,18 @@ def build_model(ctx: BuildContext, model_name: str) -> int:
 
 
 def _compile(ctx: BuildContext, model: Model, text: str, this: str, incremental: bool) -> str:
+    from dagmesh.sql.references import check_references
+
+    display = ctx.project.sql_display_path(model.sql)
+    problems = check_references(text)
+    if problems:
+        first = problems[0]
+        raise StageFailure(f"{display}:{first.line}:{first.col}: {first.message}")
     relations = DomainRelations(ctx.engine, ctx.domain)
     try:
         sql = render_sql(text, relations, this=this, incremental=incremental)
     except UnresolvedReference as exc:
-        raise StageFailure(f"{ctx.project.sql_display_path(model.sql)}: {exc}") from exc
+        raise StageFailure(f"{display}: {exc}") from exc
     return ctx.engine.to_warehouse_sql(sql)
 
 

@@ -1,0 +1,96 @@
+"""Where a project's files are read from: the working tree, or a git revision.
+
+``dagmesh validate --base REF`` loads the project as it was at ``REF`` through
+:class:`GitFiles`, with the same loader as the working tree.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+
+class ProjectFiles(Protocol):
+    """Read access to a project's files by path relative to its root (``a/b.yaml``)."""
+
+    root: Path
+
+    def list(self, directory: str, suffixes: tuple[str, ...]) -> list[str]:
+        """Relative paths of the files under ``directory`` ending in one of ``suffixes``."""
+        ...
+
+    def read(self, relative: str) -> str | None:
+        """The file's text, or ``None`` when it does not exist."""
+        ...
+
+
+class DiskFiles:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def list(self, directory: str, suffixes: tuple[str, ...]) -> list[str]:
+        base = self.root / directory
+        found = [
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*")
+            if p.suffix in suffixes and p.is_file() and not _hidden(p.relative_to(base))
+        ]
+        return sorted(found)
+
+    def read(self, relative: str) -> str | None:
+        try:
+            return (self.root / relative).read_text(encoding="utf-8")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+
+def _hidden(path: Path | PurePosixPath) -> bool:
+    return any(part.startswith(".") for part in path.parts)
+
+
+class GitError(Exception):
+    pass
+
+
+class GitFiles:
+    """The project's files as committed at ``revision`` (nothing is checked out)."""
+
+    def __init__(self, root: Path, revision: str) -> None:
+        self.root = root
+        self.revision = revision
+        top = self._git("rev-parse", "--show-toplevel").strip()
+        # Paths inside the repository of the project root, for projects in a subfolder.
+        prefix = Path(root).resolve().relative_to(Path(top).resolve()).as_posix()
+        self.prefix = "" if prefix == "." else prefix + "/"
+        self._git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
+
+    def _git(self, *args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(self.root), *args], capture_output=True, text=True, check=False
+            )
+        except FileNotFoundError as exc:
+            raise GitError("git is not installed") from exc
+        if done.returncode != 0:
+            reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "unknown revision"
+            if args[:1] == ("rev-parse",) and "--verify" in args:
+                reason = f"'{self.revision}' is not a commit of this repository"
+            raise GitError(reason)
+        return done.stdout
+
+    def list(self, directory: str, suffixes: tuple[str, ...]) -> list[str]:
+        listing = self._git("ls-tree", "-r", "--name-only", self.revision, "--", self.prefix + directory)
+        found = []
+        for line in listing.splitlines():
+            relative = line[len(self.prefix) :]
+            inside = PurePosixPath(relative).relative_to(directory)
+            if PurePosixPath(relative).suffix in suffixes and not _hidden(inside):
+                found.append(relative)
+        return sorted(found)
+
+    def read(self, relative: str) -> str | None:
+        try:
+            return self._git("show", f"{self.revision}:{self.prefix}{relative}")
+        except GitError:
+            return None
