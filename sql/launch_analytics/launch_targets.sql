@@ -5,7 +5,7 @@ select
     m.full_name,
     s.segment,
     cast(row_number() over (
-        order by iff(s.segment = 'GROW', 0, 1), s.market_trx desc, s.physician_id
+        order by iff(s.segment = 'GROW', 0, 1) asc, s.market_trx desc, s.physician_id asc
     ) as integer) as priority,
     s.market_decile,
     s.access_tier

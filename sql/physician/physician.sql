@@ -5,7 +5,8 @@
 with candidates as (
     select *
     from {{ ref('ama_survivors') }}
-    where license_status = 'ACTIVE'
+    where
+        license_status = 'ACTIVE'
         and specialty in ('ONC', 'HEM', 'CARD', 'DERM')
 ),
 

@@ -6,5 +6,6 @@ select
     upper(provider_last_name) as last_name,
     practice_state as state
 from {{ source('npi_registry') }}
-where entity_type = 1
+where
+    entity_type = 1
     and deactivation_date is null

@@ -12,6 +12,7 @@ from dagmesh.cli.common import CliError
 #: Subcommands and the module implementing each (imported only when used).
 COMMANDS = {
     "validate": "dagmesh.cli.validate",
+    "lint": "dagmesh.cli.lint",
     "graph": "dagmesh.cli.graph",
     "seed": "dagmesh.cli.seed",
     "run": "dagmesh.cli.run",

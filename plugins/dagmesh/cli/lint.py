@@ -1,0 +1,68 @@
+"""``dagmesh lint``: sqlfluff over the mesh's SQL, with dagmesh's Jinja functions."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from dagmesh.cli.common import CliError, find_project
+from dagmesh.cli.validate import github_annotation
+from dagmesh.errors import ConfigError
+
+#: Used when the project has no .sqlfluff of its own.
+DEFAULTS: dict[str, Any] = {"dialect": "snowflake", "templater": "dagmesh"}
+
+
+def add_parser(commands: Any, shared: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "lint",
+        parents=[shared],
+        help="sqlfluff over sql/ with ref/source/port understood",
+        description="Lint SQL files with sqlfluff (Snowflake dialect, the project's .sqlfluff).",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: sql/)")
+    parser.add_argument("--format", choices=("text", "github"), default="text")
+
+
+def lint(root: Path, paths: list[str]) -> list[ConfigError]:
+    """Every sqlfluff violation under ``paths`` (relative to ``root``), as located problems."""
+    from sqlfluff.core import FluffConfig, Linter
+
+    overrides = None if (root / ".sqlfluff").is_file() else DEFAULTS
+    config = FluffConfig.from_path(str(root), overrides=overrides)
+    targets = []
+    for path in paths:
+        target = (root / path).resolve()
+        if not target.exists():
+            raise CliError(f"{path}: no such file or folder")
+        targets.append(str(target))
+    result = Linter(config=config).lint_paths(tuple(targets))
+    problems = []
+    for record in result.as_records():
+        display = Path(record["filepath"]).resolve().relative_to(root.resolve()).as_posix()
+        for violation in record["violations"]:
+            message = f"{violation['code']} {violation['description']} [{violation.get('name', '')}]"
+            problems.append(
+                ConfigError(
+                    display,
+                    int(str(violation["start_line_no"])),
+                    int(str(violation["start_line_pos"])),
+                    message.replace(" []", ""),
+                    "warning" if violation.get("warning") else "error",
+                )
+            )
+    return sorted(problems)
+
+
+def run(args: argparse.Namespace) -> int:
+    root = find_project(args.project)
+    problems = lint(root, args.paths or ["sql"])
+    for problem in problems:
+        print(github_annotation(problem) if args.format == "github" else problem)
+    errors = [p for p in problems if p.is_error]
+    if problems:
+        print(f"{len(errors)} violation(s) in {len({p.path for p in problems})} file(s)")
+    else:
+        print("ok: no lint violations")
+    return 1 if errors else 0
