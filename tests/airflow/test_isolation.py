@@ -1,0 +1,139 @@
+"""One broken domain never takes the others down, and never touches published data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import duckdb
+import pytest
+
+from dagmesh.airflow.runtime import build_context
+from dagmesh.stages.context import StageFailure
+from tests.airflow.test_dagbag import DOMAINS, load_dagbag
+from tests.helpers import certify_domain, dagmesh
+
+
+def edit(project: Path, relative: str, old: str, new: str) -> None:
+    path = project / relative
+    text = path.read_text()
+    assert old in text, (relative, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def the_import_error(bag: Any) -> str:
+    (key, message), *others = bag.import_errors.items()
+    assert not others, bag.import_errors
+    assert key.endswith("dags/dagmesh_dags.py")
+    return str(message)
+
+
+def test_a_yaml_syntax_error_hides_only_its_domain(project_env: Path) -> None:
+    edit(
+        project_env,
+        "dag_configs/mastered/physician.yaml",
+        "  npi_registry:   {table: RAW.NPI.REGISTRY",
+        "  npi_registry:   {table: [RAW.NPI.REGISTRY",
+    )
+
+    bag = load_dagbag()
+
+    assert sorted(bag.dag_ids) == [d for d in DOMAINS if d != "physician"]
+    message = the_import_error(bag)
+    assert "domain physician is not loaded" in message
+    assert "dag_configs/mastered/physician.yaml:13:93: error: invalid YAML" in message
+
+
+def test_a_broken_sql_reference_hides_only_its_domain(project_env: Path) -> None:
+    edit(
+        project_env,
+        "sql/physician_dw/fact_calls.sql",
+        "{{ ref('dim_physician') }}",
+        "{{ ref('dim_physicians') }}",
+    )
+
+    bag = load_dagbag()
+
+    assert sorted(bag.dag_ids) == [d for d in DOMAINS if d != "physician_dw"]
+    message = the_import_error(bag)
+    assert (
+        "sql/physician_dw/fact_calls.sql:10:15: error: ref('dim_physicians'): domain physician_dw has no "
+        "model 'dim_physicians' (did you mean 'dim_physician'?)"
+    ) in message
+
+
+def test_a_cycle_hides_the_domains_on_it_and_names_the_cycle(project_env: Path) -> None:
+    edit(
+        project_env,
+        "dag_configs/integrated/physician_dw.yaml",
+        "  - product.product\n",
+        "  - product.product\n  - payer_dw.physician_access\n",
+    )
+    edit(
+        project_env,
+        "dag_configs/integrated/payer_dw.yaml",
+        "  - product.product\n",
+        "  - product.product\n  - {port: physician_dw.dim_physician, via: sensor}\n",
+    )
+
+    bag = load_dagbag()
+
+    assert sorted(bag.dag_ids) == ["launch_analytics", "payer", "physician", "product"]
+    message = the_import_error(bag)
+    assert "dependency cycle: payer_dw -> physician_dw -> payer_dw" in message
+    assert "dag_configs/integrated/physician_dw.yaml:12:5" in message
+    assert "dag_configs/integrated/payer_dw.yaml:14:5" in message
+
+
+def test_a_valid_mesh_has_no_placeholder_and_no_import_errors(project_env: Path) -> None:
+    bag = load_dagbag()
+    assert bag.import_errors == {}
+    assert "dagmesh_config_errors" not in bag.dag_ids
+
+
+def test_a_task_of_a_domain_whose_config_broke_stops_before_touching_the_warehouse(seeded: Path) -> None:
+    certify_domain(seeded, "product")
+    warehouse = seeded / ".dagmesh" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        before = con.execute("SELECT * FROM product.product ORDER BY ndc").fetchall()
+        builds = con.execute("SELECT COUNT(*) FROM mesh_meta.builds").fetchall()
+    edit(
+        seeded,
+        "dag_configs/mastered/product.yaml",
+        "  product:\n    version: 1",
+        "  product:\n    versoin: 1",
+    )
+    # Airflow can still run a task of the DAG it parsed before the config broke.
+    context = {
+        "dag_run": SimpleNamespace(dag_id="product", run_id="scheduled__late", logical_date=None),
+        "params": {},
+    }
+
+    with pytest.raises(
+        StageFailure, match=r"dag_configs/mastered/product\.yaml:\d+:\d+: error: unknown key 'versoin'"
+    ):
+        build_context(str(seeded), "product", context)
+
+    with duckdb.connect(str(warehouse)) as con:
+        assert con.execute("SELECT * FROM product.product ORDER BY ndc").fetchall() == before
+        assert con.execute("SELECT COUNT(*) FROM mesh_meta.builds").fetchall() == builds
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("airflow_db")
+def test_running_a_mesh_with_a_broken_domain_runs_the_rest_and_keeps_its_data(seeded: Path) -> None:
+    assert dagmesh("run", "product", project=seeded).returncode == 0
+    with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb")) as con:
+        before = con.execute("SELECT * FROM product.product ORDER BY ndc").fetchall()
+    edit(seeded, "dag_configs/mastered/product.yaml", 'schedule: "0 4 * * *"', 'schedule: "0 4 * *"')
+
+    done = dagmesh("run", "product", "payer", project=seeded)
+
+    assert done.returncode == 1
+    assert (
+        "dag_configs/mastered/product.yaml:7:11: error: schedule '0 4 * *' is not a valid cron" in done.stdout
+    )
+    assert "1/2 domains certified" in done.stdout
+    with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb")) as con:
+        assert con.execute("SELECT * FROM product.product ORDER BY ndc").fetchall() == before
