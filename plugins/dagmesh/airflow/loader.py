@@ -47,9 +47,9 @@ def project_dir_for(dags_file: str) -> Path:
 
 def load_mesh_dags(dags_file: str) -> dict[str, DAG]:
     """The DAGs for the project of ``dags_file``, by dag id (put them in the module globals)."""
-    project = load_project(project_dir_for(dags_file))
-    analysis = analyze(project)
     requested = get_parsing_context().dag_id
+    project = load_project(project_dir_for(dags_file), only=requested)
+    analysis = analyze(project)
     from dagmesh.airflow.factory import build_dags
 
     environment = active_environment_name(project.mesh) if project.mesh else ""

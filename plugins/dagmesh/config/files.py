@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -30,12 +31,11 @@ class DiskFiles:
         self.root = root
 
     def list(self, directory: str, suffixes: tuple[str, ...]) -> list[str]:
-        base = self.root / directory
-        found = [
-            p.relative_to(self.root).as_posix()
-            for p in base.rglob("*")
-            if p.suffix in suffixes and p.is_file() and not _hidden(p.relative_to(base))
-        ]
+        found = []
+        for folder, subfolders, names in os.walk(self.root / directory):
+            subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+            prefix = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            found += [f"{prefix}/{n}" for n in names if n.endswith(suffixes) and not n.startswith(".")]
         return sorted(found)
 
     def read(self, relative: str) -> str | None:

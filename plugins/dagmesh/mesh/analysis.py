@@ -13,8 +13,7 @@ from dagmesh.config.model import Consume, Domain, PortRef
 from dagmesh.config.project import Project
 from dagmesh.errors import ConfigError, Location, did_you_mean
 from dagmesh.mesh.graph import MeshGraph, effective_via, model_order
-from dagmesh.mesh.schedules import alignment_problem
-from dagmesh.sql.template import TemplateInfo, template_calls
+from dagmesh.sql.template import TemplateInfo
 
 
 @dataclass
@@ -50,7 +49,9 @@ class MeshAnalysis:
         """Domains whose DAG can be built, in dependency order."""
         if self.project.mesh is None:
             return []
-        return [name for name in self.graph.order() if not self.errors_of(name)]
+        # A focused load checked only its domain; the upstreams loaded with it are context.
+        names = [self.project.focus] if self.project.focus else self.graph.order()
+        return [name for name in names if name in self.graph.order() and not self.errors_of(name)]
 
     def broken(self) -> dict[str, list[ConfigError]]:
         """Every domain (by name, or by file when unnamed) that gets no DAG, with its errors."""
@@ -73,7 +74,8 @@ def analyze(project: Project) -> MeshAnalysis:
     analysis = MeshAnalysis(project, MeshGraph(project.domains, layers))
     if mesh is None:
         return analysis
-    for domain in project.domains.values():
+    checked = [project.domains[project.focus]] if project.focus else list(project.domains.values())
+    for domain in checked:
         _check_consumes(analysis, domain)
         _check_schedule(analysis, domain)
         _check_sql(analysis, domain)
@@ -85,6 +87,8 @@ def analyze(project: Project) -> MeshAnalysis:
                 c for c in domain.consumes if c.port.domain in cycle and _next(cycle, name) == c.port.domain
             )
             analysis.report(name, consume.loc, f"dependency cycle: {path} (each domain consumes the next)")
+    if project.focus is None:
+        project.cache.prune()  # a partial load would drop the other domains' entries
     return analysis
 
 
@@ -128,14 +132,6 @@ def _check_consumes(analysis: MeshAnalysis, domain: Domain) -> None:
 
 def _check_via(analysis: MeshAnalysis, domain: Domain, upstream: Domain, consume: Consume) -> None:
     via = effective_via(domain, upstream, consume)
-    if via == "sensor" and domain.schedule.cron and upstream.schedule.cron:
-        mesh = analysis.project.mesh
-        assert mesh is not None
-        found = alignment_problem(
-            upstream.name, upstream.schedule.cron, domain.name, domain.schedule.cron, mesh.defaults.timezone
-        )
-        if found is not None:
-            analysis.report(domain.name, consume.loc, found[1], severity=found[0])
     if via == "sensor":
         if domain.schedule.kind == "on_upstream":
             analysis.report(
@@ -202,12 +198,11 @@ def _check_sql(analysis: MeshAnalysis, domain: Domain) -> None:
     refs: dict[str, list[str]] = {}
     for model in domain.models:
         display = project.sql_display_path(model.sql)
-        text = project.read_sql(model.sql)
-        if text is None:
+        info = project.template_info(model.sql)
+        if info is None:
             analysis.report(domain.name, model.loc, f"model '{model.name}': SQL file {display} not found")
             refs[model.name] = []
             continue
-        info = template_calls(text)
         _check_template(analysis, domain, display, info, models, consumed)
         refs[model.name] = [r for r in info.args("ref") if r in models]
         if model.name in refs[model.name]:
@@ -226,11 +221,11 @@ def _check_sql(analysis: MeshAnalysis, domain: Domain) -> None:
             )
     for test in domain.tests:
         display = project.sql_display_path(test.sql)
-        text = project.read_sql(test.sql)
-        if text is None:
+        info = project.template_info(test.sql)
+        if info is None:
             analysis.report(domain.name, test.loc, f"test '{test.name}': SQL file {display} not found")
             continue
-        _check_template(analysis, domain, display, template_calls(text), models, consumed)
+        _check_template(analysis, domain, display, info, models, consumed)
         if test.name in domain.outputs:
             analysis.report(
                 domain.name,

@@ -12,6 +12,7 @@ from dagmesh.config.project import Project, load_project
 from dagmesh.errors import Location
 from dagmesh.mesh.analysis import MeshAnalysis, analyze
 from dagmesh.mesh.contracts import breaking_changes
+from dagmesh.mesh.schedules import alignment_problem
 
 
 def validate(project: Project, base: str | None = None) -> MeshAnalysis:
@@ -21,6 +22,7 @@ def validate(project: Project, base: str | None = None) -> MeshAnalysis:
     """
     analysis = analyze(project)
     check_sql(analysis)
+    check_alignment(analysis)
     if base is not None:
         before = load_project(project.root, GitFiles(project.root, base))
         if before.mesh is None:
@@ -31,6 +33,30 @@ def validate(project: Project, base: str | None = None) -> MeshAnalysis:
         else:
             project.diagnostics.extend(breaking_changes(before, project, base))
     return analysis
+
+
+def check_alignment(analysis: MeshAnalysis) -> None:
+    """Sensor dependencies whose schedules make the consumer wait long or read old data.
+
+    Crons that never fire are rejected when configs are parsed; what is left here is
+    advice (and too slow for every DAG parse: it steps through many cron ticks).
+    """
+    mesh = analysis.project.mesh
+    assert mesh is not None
+    for edge in analysis.graph.edges:
+        consumer = analysis.project.domains[edge.consumer]
+        upstream = analysis.project.domains[edge.upstream]
+        if edge.via != "sensor" or not consumer.schedule.cron or not upstream.schedule.cron:
+            continue
+        found = alignment_problem(
+            upstream.name,
+            upstream.schedule.cron,
+            consumer.name,
+            consumer.schedule.cron,
+            mesh.defaults.timezone,
+        )
+        if found is not None:
+            analysis.report(consumer.name, edge.consume.loc, found[1], severity=found[0])
 
 
 def check_sql(analysis: MeshAnalysis) -> None:

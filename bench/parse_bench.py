@@ -1,0 +1,121 @@
+"""``make bench``: DAG-parse time of the dagmesh loader against hand-written DAGs.
+
+For meshes of 10, 100 and 1,000 generated domains it measures, each in a fresh
+Python process (Airflow and the operator classes already imported, as in a running
+DAG processor), the wall time of:
+
+* one ``DagBag`` load of the project's ``dags/`` (the dagmesh loader);
+* one ``DagBag`` load of the same DAGs written by hand, one Python file per domain;
+* building a single DAG the way a worker does when it runs one task (Airflow's
+  parsing context names the DAG), for the loader and for one hand-written file.
+
+It first checks that both variants produce the same DAGs (ids, tasks, dependencies).
+The median of three runs is reported. Usage: ``python bench/parse_bench.py [SIZES...]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from meshgen import generate_mesh, write_hand_written  # noqa: E402
+
+PROBE = r"""
+import json, os, sys, time
+from airflow.dag_processing.dagbag import DagBag
+import airflow.sdk, dagmesh.airflow.operators, dagmesh.airflow.sensors  # warm, as in a DAG processor
+start = time.perf_counter()
+bag = DagBag(dag_folder=sys.argv[1])
+seconds = time.perf_counter() - start
+shape = {
+    dag_id: sorted((t.task_id, sorted(t.upstream_task_ids)) for t in dag.tasks)
+    for dag_id, dag in bag.dags.items()
+} if os.environ.get("BENCH_SHAPE") else None
+print(json.dumps({"seconds": seconds, "dags": len(bag.dags), "errors": len(bag.import_errors),
+                  "shape": shape}))
+"""
+
+
+def probe(folder: Path, env: dict[str, str], shape: bool = False) -> dict:
+    full = {**os.environ, **env, **({"BENCH_SHAPE": "1"} if shape else {})}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(folder)], env=full, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"probe failed for {folder}:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def median_seconds(folder: Path, env: dict[str, str], runs: int = 3) -> tuple[float, dict]:
+    results = [probe(folder, env) for _ in range(runs)]
+    return statistics.median(r["seconds"] for r in results), results[0]
+
+
+def main(sizes: list[int]) -> None:
+    work = Path(tempfile.mkdtemp(prefix="dagmesh-bench-"))
+    airflow_home = work / "airflow"
+    base_env = {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600",
+    }
+    rows = []
+    try:
+        for size in sizes:
+            project = work / f"mesh_{size}"
+            names = generate_mesh(project, size)
+            shutil.copytree(REPO / "dags", project / "dags")
+            hand = work / f"hand_{size}"
+            write_hand_written(project, hand)
+            env = {**base_env, "DAGMESH_PROJECT_DIR": str(project)}
+            if size <= 100:  # same DAGs, task for task, edge for edge
+                ours = probe(project / "dags", env, shape=True)
+                theirs = probe(hand, env, shape=True)
+                assert ours["shape"] == theirs["shape"], f"the hand-written DAGs differ at size {size}"
+            loader, result = median_seconds(project / "dags", env)
+            assert result["dags"] == size and result["errors"] == 0, result
+            by_hand, result = median_seconds(hand, env)
+            assert result["dags"] == size and result["errors"] == 0, result
+            one = names[len(names) // 2]
+            context = {
+                **env,
+                "_AIRFLOW_PARSING_CONTEXT_DAG_ID": one,
+                "_AIRFLOW_PARSING_CONTEXT_TASK_ID": "build.prepare",
+            }
+            single, result = median_seconds(project / "dags", context)
+            assert result["dags"] == 1, result
+            single_hand, _ = median_seconds(hand / f"{one}.py", env)
+            rows.append((size, loader, by_hand, single, single_hand))
+            print(f"  {size:>5} domains measured", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    header = (
+        "domains",
+        "dagmesh loader",
+        "hand-written",
+        "ratio",
+        "one DAG (parsing context)",
+        "one hand-written file",
+    )
+    print("| " + " | ".join(header) + " |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for size, loader, by_hand, single, single_hand in rows:
+        print(
+            f"| {size:,} | {loader:.2f} s | {by_hand:.2f} s | {loader / by_hand:.2f}x "
+            f"| {single * 1000:.0f} ms | {single_hand * 1000:.0f} ms |"
+        )
+
+
+if __name__ == "__main__":
+    main([int(a) for a in sys.argv[1:]] or [10, 100, 1000])

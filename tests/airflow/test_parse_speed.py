@@ -1,0 +1,101 @@
+"""What DAG parsing costs: no heavy imports, one DAG per task run, a cache that is never stale."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dagmesh.config.project import load_project
+from dagmesh.mesh.analysis import analyze
+from tests.helpers import REPO
+
+HEAVY = (
+    "duckdb",
+    "sqlglot",
+    "snowflake.connector",
+    "snowflake.snowpark",
+    "sqlfluff",
+    "pandas",
+    "pyarrow",
+    "fakesnow",
+)
+
+PROBE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+heavy = sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in sys.argv[2:]))
+print(json.dumps({"dags": sorted(bag.dag_ids), "errors": len(bag.import_errors), "heavy": heavy}))
+"""
+
+
+def dagbag_in_a_fresh_process(project: Path, **env: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(REPO / "dags"), *HEAVY],
+        env={**os.environ, "DAGMESH_PROJECT_DIR": str(project), **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_a_dagbag_load_imports_no_warehouse_driver_sql_parser_or_dataframe_library(project: Path) -> None:
+    result = dagbag_in_a_fresh_process(project)
+    assert result["errors"] == 0 and len(result["dags"]) == 6  # type: ignore[arg-type]
+    assert result["heavy"] == []
+
+
+def test_running_one_task_builds_only_that_tasks_dag(project: Path) -> None:
+    result = dagbag_in_a_fresh_process(
+        project,
+        _AIRFLOW_PARSING_CONTEXT_DAG_ID="physician_dw",
+        _AIRFLOW_PARSING_CONTEXT_TASK_ID="build.fact_calls",
+    )
+    assert result == {"dags": ["physician_dw"], "errors": 0, "heavy": []}
+
+
+def test_one_domain_loads_with_only_its_direct_upstreams(project: Path) -> None:
+    loaded = load_project(project, only="launch_analytics")
+    assert loaded.focus == "launch_analytics"
+    assert sorted(loaded.domains) == ["launch_analytics", "payer_dw", "physician_dw"]
+    analysis = analyze(loaded)
+    assert analysis.buildable() == ["launch_analytics"]
+
+
+def test_a_domain_in_a_file_not_named_after_it_still_loads_alone(project: Path) -> None:
+    config = project / "dag_configs" / "mastered"
+    (config / "product.yaml").rename(config / "products_master.yaml")
+    loaded = load_project(project, only="product")
+    assert loaded.focus is None  # found by reading every file instead
+    assert "product" in loaded.domains
+
+
+def test_the_parse_cache_follows_every_edit(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    analyze(load_project(project))  # fills the cache
+    cached = load_project(project).domains
+    with monkeypatch.context() as patched:
+        patched.setenv("DAGMESH_PARSE_CACHE", "0")
+        assert cached == load_project(project).domains
+    config = project / "dag_configs" / "mastered" / "physician.yaml"
+    config.write_text(config.read_text().replace("owner: mdm-team", "owner: another-team"))
+    assert load_project(project).domains["physician"].owner == "another-team"
+    mesh = project / "dag_configs" / "mesh.yaml"
+    mesh.write_text(mesh.read_text().replace("  retries: 2", "  retries: 4"))
+    assert load_project(project).domains["physician"].retries == 4  # inherited from an edited mesh.yaml
+
+
+def test_the_parse_cache_keeps_only_what_the_current_files_need(project: Path) -> None:
+    analyze(load_project(project))
+    cache = project / ".dagmesh" / "cache" / "parse"
+    before = len(list(cache.iterdir()))
+    config = project / "dag_configs" / "mastered" / "product.yaml"
+    config.write_text(config.read_text().replace("owner: mdm-team", "owner: product-team"))
+    analyze(load_project(project))
+    assert len(list(cache.iterdir())) == before
