@@ -41,3 +41,14 @@ def test_a_manual_run_without_logical_date_waits_for_the_latest_point_before_run
 def test_alignment_uses_the_mesh_timezone() -> None:
     # 05:00 in New York is 10:00 UTC; at 06:00 UTC the latest such run was yesterday's.
     assert aligned_upstream_tick("0 5 * * *", at(21, 6), "America/New_York") == at(20, 10)
+
+
+def test_durations_read_the_way_people_write_them() -> None:
+    from datetime import timedelta
+
+    from dagmesh.mesh.schedules import human
+
+    assert human(timedelta(hours=23)) == "23h"
+    assert human(timedelta(days=1, hours=2)) == "1d 2h"
+    assert human(timedelta(seconds=90)) == "1m 30s"
+    assert human(timedelta(0)) == "0s"

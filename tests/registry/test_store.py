@@ -60,3 +60,13 @@ def test_the_registry_reads_with_plain_sql(tmp_path: Path) -> None:
         assert con.execute("SELECT domain, version FROM mesh_meta.certifications").fetchall() == [("d", 1)]
         assert con.execute("SELECT state FROM mesh_meta.builds").fetchall() == [("certified",)]
         assert con.execute("SELECT port, row_count FROM mesh_meta.port_versions").fetchall() == [("p", 7)]
+
+
+def test_a_registry_made_by_an_older_dagmesh_gets_the_new_columns(tmp_path: Path) -> None:
+    engine, registry = make_registry(tmp_path)
+    with engine.session() as session:
+        registry.ensure(session)
+        session.execute("ALTER TABLE mesh_meta.inputs DROP COLUMN triggered_by_build_id")
+        registry.ensure(session)
+        columns = [r[0] for r in session.query("DESCRIBE mesh_meta.inputs")]
+    assert columns[-1] == "triggered_by_build_id"

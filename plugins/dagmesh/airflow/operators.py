@@ -13,11 +13,14 @@ with the task's retries.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk import Asset, BaseOperator, TriggerRule
 from airflow.sdk.exceptions import AirflowFailException
 
+from dagmesh.airflow.triggers import ConsistencyWaitTrigger
+from dagmesh.mesh.schedules import human
 from dagmesh.stages.context import BuildContext, StageFailure
 
 
@@ -32,15 +35,18 @@ class MeshStageOperator(BaseOperator):
         self.domain = domain
 
     def execute(self, context: Any) -> Any:
+        return self._run(context)
+
+    def _run(self, context: Any, **resumed: Any) -> Any:
         from dagmesh.airflow.runtime import build_context
 
         try:
             ctx = build_context(self.project_dir, self.domain, context)
-            return self.run_stage(ctx, context)
+            return self.run_stage(ctx, context, **resumed)
         except StageFailure as exc:
             raise AirflowFailException(str(exc)) from exc
 
-    def run_stage(self, ctx: BuildContext, context: Any) -> Any:
+    def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
         raise NotImplementedError
 
 
@@ -51,7 +57,7 @@ class CheckSourcesOperator(MeshStageOperator):
         super().__init__(**kwargs)
         self.opens_build = opens_build
 
-    def run_stage(self, ctx: BuildContext, context: Any) -> Any:
+    def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
         from dagmesh.stages import check_inputs
 
         if self.opens_build:
@@ -63,37 +69,90 @@ class CheckSourcesOperator(MeshStageOperator):
 
 
 class ResolveUpstreamsOperator(MeshStageOperator):
-    """Upstream ports are certified and consistent; pins the builds this run reads."""
+    """Upstream ports are certified and consistent; pins the builds this run reads.
+
+    When two inputs were built from different versions of a shared ancestor, the task
+    defers (holding no worker or pool slot) and checks again every
+    ``consistency.poll_interval``, until the lagging input re-certifies or
+    ``consistency.max_wait`` has passed; then it fails naming the ancestor and versions.
+    """
 
     def __init__(self, *, opens_build: bool, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.opens_build = opens_build
 
-    def run_stage(self, ctx: BuildContext, context: Any) -> Any:
+    def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
+        from dagmesh.registry.store import utcnow
         from dagmesh.stages import check_inputs
 
-        if self.opens_build:
+        waiting_since: datetime | None = resumed.get("waiting_since")
+        if self.opens_build and waiting_since is None:
             check_inputs.open_build(ctx)
+        triggered = triggering_builds(ctx.mesh.name, context)
         try:
-            inputs = check_inputs.resolve_upstreams(ctx)
+            inputs = check_inputs.resolve_upstreams(ctx, triggered)
         except check_inputs.InputsInconsistent as exc:
+            since = waiting_since or utcnow()
+            waited = utcnow() - since
+            limits = ctx.mesh.consistency
             with ctx.session("check_inputs") as session:
-                raise ctx.fail(session, f"inconsistent inputs: {exc}") from exc
+                if waited >= limits.max_wait:
+                    raise ctx.fail(
+                        session,
+                        f"inconsistent inputs: {exc}; waited {human(waited)} (consistency.max_wait is "
+                        f"{human(limits.max_wait)}) for the lagging input to re-certify",
+                    ) from exc
+                ctx.registry.note(
+                    session, ctx.build_id, f"waiting since {since:%Y-%m-%d %H:%M:%S} UTC: {exc}"
+                )
+            self.log.warning("waiting for consistent inputs (%s so far): %s", human(waited), exc)
+            self.defer(
+                trigger=ConsistencyWaitTrigger(since.isoformat(), limits.poll_interval.total_seconds()),
+                method_name="check_again",
+            )
         for item in inputs:
+            trigger = (
+                f", triggered by build {item.triggered_by_build_id}" if item.triggered_by_build_id else ""
+            )
             self.log.info(
-                "reads %s from %s v%s (build %s)",
+                "reads %s from %s v%s (build %s%s)",
                 item.port,
                 item.upstream_domain,
                 item.upstream_version,
                 item.upstream_build_id,
+                trigger,
             )
         return {i.port: {"build_id": i.upstream_build_id, "version": i.upstream_version} for i in inputs}
+
+    def check_again(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        """Resumed by :class:`ConsistencyWaitTrigger`: resolve the inputs again."""
+        since = datetime.fromisoformat(event["waiting_since"]) if event else None
+        return self._run(context, waiting_since=since)
+
+
+def triggering_builds(mesh: str, context: Any) -> dict[str, Any]:
+    """``domain.port`` -> the build named by the latest Asset event that triggered this run."""
+    from dagmesh.stages.check_inputs import TriggeringBuild
+
+    events = context.get("triggering_asset_events") or {}
+    found: dict[str, TriggeringBuild] = {}
+    prefix = f"mesh://{mesh}/"
+    for asset in events:
+        uri = getattr(asset, "uri", "") or ""
+        if not uri.startswith(prefix) or not events[asset]:
+            continue
+        latest = max(events[asset], key=lambda e: e.timestamp)
+        extra = latest.extra or {}
+        if "build_id" in extra and "domain_version" in extra:
+            domain, _, port = uri[len(prefix) :].partition("/")
+            found[f"{domain}.{port}"] = TriggeringBuild(str(extra["build_id"]), int(extra["domain_version"]))
+    return found
 
 
 class PrepareBuildOperator(MeshStageOperator):
     """An empty build schema for this run."""
 
-    def run_stage(self, ctx: BuildContext, context: Any) -> Any:
+    def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
         from dagmesh.stages import build
 
         build.prepare(ctx)
@@ -107,7 +166,7 @@ class BuildModelOperator(MeshStageOperator):
         super().__init__(**kwargs)
         self.model = model
 
-    def run_stage(self, ctx: BuildContext, context: Any) -> Any:
+    def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
         from dagmesh.stages import build
 
         rows = build.build_model(ctx, self.model)
@@ -122,7 +181,7 @@ class PortChecksOperator(MeshStageOperator):
         super().__init__(**kwargs)
         self.port = port
 
-    def run_stage(self, ctx: BuildContext, context: Any) -> Any:
+    def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
         from dagmesh.stages import test
 
         try:
@@ -144,7 +203,7 @@ class CustomCheckOperator(MeshStageOperator):
         super().__init__(**kwargs)
         self.test = test
 
-    def run_stage(self, ctx: BuildContext, context: Any) -> Any:
+    def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
         from dagmesh.stages import test
 
         result = test.run_custom_test(ctx, self.test)
@@ -174,7 +233,7 @@ class CertifyOperator(MeshStageOperator):
         super().__init__(outlets=list(port_assets.values()), **kwargs)
         self.port_assets = port_assets
 
-    def run_stage(self, ctx: BuildContext, context: Any) -> Any:
+    def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
         from dagmesh.stages import certify
 
         result = certify.certify(ctx)

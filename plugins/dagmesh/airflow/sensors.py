@@ -59,6 +59,17 @@ class UpstreamCertifiedSensor(ExternalTaskSensor):
         except ExternalTaskFailedError as exc:
             raise AirflowFailException(f"upstream failed: {self._awaited(context)} did not certify") from exc
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """In deferrable mode a timeout arrives here: name the run waited for."""
+        from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferralTimeout
+
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout as exc:
+            raise AirflowSensorTimeout(
+                f"timed out after {timedelta(seconds=self.timeout)} waiting for {self._awaited(context)}"
+            ) from exc
+
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
         if event and event.get("status") == "failed":
             raise AirflowFailException(f"upstream failed: {self._awaited(context)} did not certify")

@@ -39,12 +39,17 @@ def next_tick(cron: str, after: datetime, timezone: str = "UTC") -> datetime:
 
 
 def human(delta: timedelta) -> str:
-    """``1d 2h``, ``23h``, ``45m``: a duration as people write it."""
-    minutes = int(delta.total_seconds() // 60)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
-    return " ".join(p for p in parts if p) or "0m"
+    """``1d 2h``, ``23h``, ``45m``, ``1m 30s``: a duration as people write it."""
+    seconds = int(delta.total_seconds())
+    days, seconds = divmod(seconds, 86400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    parts = [
+        f"{value}{unit}"
+        for value, unit in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s"))
+        if value
+    ]
+    return " ".join(parts) or "0s"
 
 
 def period(cron: str, timezone: str = "UTC", samples: int = 16) -> timedelta:

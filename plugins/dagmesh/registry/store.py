@@ -65,6 +65,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("upstream_version", "INTEGER"),
         ("port_version", "INTEGER"),
         ("lineage", "VARCHAR"),
+        ("triggered_by_build_id", "VARCHAR"),
         ("resolved_at", "TIMESTAMP"),
     ),
     "certifications": (
@@ -118,6 +119,8 @@ class ResolvedInput:
     port_version: int
     #: The upstream's own lineage: ``{ancestor domain: version}``.
     lineage: dict[str, int] = field(default_factory=dict)
+    #: The build whose Asset event triggered this run, when one did.
+    triggered_by_build_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,11 +173,25 @@ class Registry:
     # ------------------------------------------------------------------ schema
 
     def ensure(self, session: Session) -> None:
-        """Create the registry schema and tables where missing."""
+        """Create the registry schema and tables, and add columns a newer dagmesh needs."""
         session.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+        engine = self.engine
+        rows = session.query(
+            f"SELECT LOWER(table_name), LOWER(column_name) FROM {engine.information_schema()}.columns "
+            f"WHERE table_schema = {self._mark()}",
+            [engine.schema_literal(self.schema)],
+        )
+        existing: dict[str, set[str]] = {}
+        for table, column in rows:
+            existing.setdefault(str(table), set()).add(str(column))
         for table, columns in TABLES.items():
-            spec = ", ".join(f"{name} {kind}" for name, kind in columns)
-            session.execute(f"CREATE TABLE IF NOT EXISTS {self.table(table)} ({spec})")
+            if table not in existing:
+                spec = ", ".join(f"{name} {kind}" for name, kind in columns)
+                session.execute(f"CREATE TABLE IF NOT EXISTS {self.table(table)} ({spec})")
+                continue
+            for name, kind in columns:
+                if name not in existing[table]:
+                    session.execute(f"ALTER TABLE {self.table(table)} ADD COLUMN {name} {kind}")
 
     # ------------------------------------------------------------------ writes
 
@@ -219,6 +236,7 @@ class Registry:
                     i.upstream_version,
                     i.port_version,
                     json.dumps(i.lineage, sort_keys=True),
+                    i.triggered_by_build_id,
                     now,
                 )
                 for i in inputs
@@ -281,6 +299,13 @@ class Registry:
                 )
                 for r in results
             ],
+        )
+
+    def note(self, session: Session, build_id: str, message: str) -> None:
+        """Say what a running build is doing (e.g. waiting for an input), for ``dagmesh status``."""
+        m = self._mark()
+        session.execute(
+            f"UPDATE {self.table('builds')} SET message = {m} WHERE build_id = {m}", [message, build_id]
         )
 
     def finish_build(self, session: Session, build_id: str, state: str, message: str = "") -> None:

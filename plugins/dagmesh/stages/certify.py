@@ -64,6 +64,7 @@ def _inputs(ctx: BuildContext, session: Session) -> list[ResolvedInput]:
             upstream_version=int(r["upstream_version"]),
             port_version=int(r["port_version"]),
             lineage=_lineage(r["lineage"]),
+            triggered_by_build_id=r["triggered_by_build_id"],
         )
         for r in ctx.registry.inputs(session, ctx.build_id)
     ]

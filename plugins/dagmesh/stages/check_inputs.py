@@ -4,6 +4,7 @@ and were built from the same versions of every ancestor they share.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -126,15 +127,27 @@ class InputsInconsistent(StageFailure):
         super().__init__("; ".join(i.describe() for i in inconsistencies))
 
 
-def resolve_upstreams(ctx: BuildContext) -> list[ResolvedInput]:
+@dataclass(frozen=True)
+class TriggeringBuild:
+    """What an upstream's Asset event said it certified (the run it triggered reads it)."""
+
+    build_id: str
+    version: int
+
+
+def resolve_upstreams(
+    ctx: BuildContext, triggered: Mapping[str, TriggeringBuild] | None = None
+) -> list[ResolvedInput]:
     """The certified build of every consumed port, checked for consistency and recorded.
 
-    Raises :class:`StageFailure` when an upstream is not certified, and
-    :class:`InputsInconsistent` when inputs disagree on a shared ancestor (the
-    Airflow layer decides how long to wait for the lagging input).
+    ``triggered`` maps ``domain.port`` to the build its triggering Asset event named.
+    The run reads what is published now, which is that build or a newer one; both are
+    recorded. Raises :class:`StageFailure` when an upstream is not certified, and
+    :class:`InputsInconsistent` when inputs disagree on a shared ancestor (the Airflow
+    layer decides how long to wait for the lagging input).
     """
     with ctx.session("check_inputs") as session:
-        inputs, problems = _resolve(ctx, session)
+        inputs, problems = _resolve(ctx, session, triggered or {})
         if problems:
             raise ctx.fail(session, "upstream inputs not ready: " + "; ".join(problems))
         ctx.registry.record_inputs(session, ctx.build_id, ctx.domain.name, inputs)
@@ -144,7 +157,9 @@ def resolve_upstreams(ctx: BuildContext) -> list[ResolvedInput]:
     return inputs
 
 
-def _resolve(ctx: BuildContext, session: Session) -> tuple[list[ResolvedInput], list[str]]:
+def _resolve(
+    ctx: BuildContext, session: Session, triggered: Mapping[str, TriggeringBuild]
+) -> tuple[list[ResolvedInput], list[str]]:
     inputs: list[ResolvedInput] = []
     problems: list[str] = []
     for consume in ctx.domain.consumes:
@@ -167,6 +182,13 @@ def _resolve(ctx: BuildContext, session: Session) -> tuple[list[ResolvedInput], 
                 f"not its latest certification {certification.build_id}"
             )
             continue
+        event = triggered.get(str(consume.port))
+        if event is not None and event.version > certification.version:
+            problems.append(
+                f"{consume.port}: triggered by {upstream} v{event.version} (build {event.build_id}), but the "
+                f"registry's latest certification of {upstream} is v{certification.version}"
+            )
+            continue
         port_version, _ = certification.ports[consume.port.port]
         inputs.append(
             ResolvedInput(
@@ -176,6 +198,7 @@ def _resolve(ctx: BuildContext, session: Session) -> tuple[list[ResolvedInput], 
                 upstream_version=certification.version,
                 port_version=port_version,
                 lineage=certification.lineage,
+                triggered_by_build_id=event.build_id if event else None,
             )
         )
     return inputs, problems

@@ -1,0 +1,173 @@
+"""Domains chained in Airflow: the consistency gate and the sensors, in real dag.test() runs."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from dagmesh.mesh.schedules import aligned_upstream_tick
+from tests.airflow.test_dag_runs import domain_dag
+from tests.helpers import certify_domain
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
+
+
+@pytest.fixture
+def mesh_env(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DAGMESH_PROJECT_DIR", str(seeded))
+    return seeded
+
+
+def set_mesh(project: Path, old: str, new: str) -> None:
+    mesh = project / "dag_configs" / "mesh.yaml"
+    text = mesh.read_text()
+    assert old in text, old
+    mesh.write_text(text.replace(old, new))
+
+
+def query(project: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(project / ".dagmesh" / "warehouse.duckdb")) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def physician_moves_ahead_of_payer_dw(project: Path) -> None:
+    """Everything certified once; then physician and physician_dw re-certify, payer_dw does not."""
+    for domain in ("payer", "physician", "product", "payer_dw", "physician_dw"):
+        certify_domain(project, domain, run_id="first")
+    certify_domain(project, "physician", run_id="second")
+    certify_domain(project, "physician_dw", run_id="second")
+
+
+def test_launch_analytics_waits_for_a_lagging_input_then_fails_naming_ancestor_and_versions(
+    mesh_env: Path,
+) -> None:
+    set_mesh(mesh_env, "max_wait: 2h\n  poll_interval: 5m", "max_wait: 3s\n  poll_interval: 1s")
+    physician_moves_ahead_of_payer_dw(mesh_env)
+
+    started = time.monotonic()
+    run = domain_dag("launch_analytics").test()
+
+    assert run.state == "failed"
+    assert time.monotonic() - started >= 3  # it waited before giving up
+    (message,) = query(
+        mesh_env,
+        "SELECT message FROM mesh_meta.builds WHERE domain = 'launch_analytics' AND state = 'failed'",
+    )[0:1]
+    assert "inputs disagree on physician" in message[0]
+    assert "payer_dw was built from physician v1, physician_dw was built from physician v2" in message[0]
+    assert "consistency.max_wait is 3s" in message[0]
+    assert query(
+        mesh_env, "SELECT COUNT(*) FROM mesh_meta.certifications WHERE domain = 'launch_analytics'"
+    ) == [(0,)]
+
+
+def test_launch_analytics_certifies_once_the_lagging_input_catches_up(mesh_env: Path) -> None:
+    set_mesh(mesh_env, "max_wait: 2h\n  poll_interval: 5m", "max_wait: 2m\n  poll_interval: 1s")
+    physician_moves_ahead_of_payer_dw(mesh_env)
+
+    def payer_dw_catches_up() -> None:
+        time.sleep(2)
+        certify_domain(mesh_env, "payer_dw", run_id="second")
+
+    catching_up = threading.Thread(target=payer_dw_catches_up)
+    catching_up.start()
+    run = domain_dag("launch_analytics").test()
+    catching_up.join()
+
+    assert run.state == "success"
+    ((lineage,),) = query(
+        mesh_env, "SELECT lineage FROM mesh_meta.certifications WHERE domain = 'launch_analytics'"
+    )
+    assert '"physician": 2' in lineage
+    ((waited_for,),) = query(
+        mesh_env,
+        "SELECT COUNT(*) FROM mesh_meta.certifications c JOIN mesh_meta.builds b "
+        "ON b.domain = 'launch_analytics' "
+        "WHERE c.domain = 'payer_dw' AND c.version = 2 AND c.certified_at > b.started_at",
+    )
+    assert waited_for == 1  # payer_dw certified while launch_analytics was already running
+
+
+def forget_runs(*dag_ids: str) -> None:
+    """Sensors look runs up in the session's shared metadata DB: start from a clean history."""
+    from airflow.api.common.delete_dag import delete_dag
+    from airflow.exceptions import DagNotFound
+
+    for dag_id in dag_ids:
+        with contextlib.suppress(DagNotFound):
+            delete_dag(dag_id)
+
+
+def tick(cron: str, now: datetime) -> datetime:
+    """The logical date the scheduler gave the latest run of ``cron`` at ``now``."""
+    return aligned_upstream_tick(cron, now)
+
+
+def test_a_manual_run_without_logical_date_waits_for_its_upstreams_latest_scheduled_runs(
+    mesh_env: Path,
+) -> None:
+    forget_runs("physician", "payer", "product", "payer_dw")
+    now = datetime.now(UTC)
+    for name, cron in (("physician", "0 5 * * *"), ("payer", "0 3 * * *"), ("product", "0 4 * * *")):
+        run = domain_dag(name).test(logical_date=tick(cron, now))
+        assert run.state == "success", name
+
+    run = domain_dag("payer_dw").test(logical_date=None)
+
+    assert run.state == "success"
+    assert run.logical_date is None
+    assert query(mesh_env, "SELECT COUNT(*) FROM mesh_meta.certifications WHERE domain = 'payer_dw'") == [
+        (1,)
+    ]
+
+
+def test_a_sensor_whose_upstream_run_failed_fails_naming_that_run(mesh_env: Path, capfd: Any) -> None:
+    forget_runs("physician", "payer", "product", "payer_dw")
+    now = datetime.now(UTC)
+    for name, cron in (("payer", "0 3 * * *"), ("product", "0 4 * * *")):
+        assert domain_dag(name).test(logical_date=tick(cron, now)).state == "success"
+    query(mesh_env, "DELETE FROM raw_ama.physicians")  # physician's check_inputs fails: an empty source
+    assert domain_dag("physician").test(logical_date=tick("0 5 * * *", now)).state == "failed"
+    capfd.readouterr()
+
+    run = domain_dag("payer_dw").test(logical_date=None)
+
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["wait_for_upstream.physician"] == "failed"
+    assert states["check_inputs.sources"] == "upstream_failed"
+    awaited = tick("0 5 * * *", now).isoformat()
+    output = capfd.readouterr().out
+    assert (
+        f"upstream failed: physician run with logical date {awaited} (task certify.publish) did not certify"
+        in output
+    )
+    assert query(mesh_env, "SELECT COUNT(*) FROM mesh_meta.builds WHERE domain = 'payer_dw'") == [(0,)]
+
+
+def test_a_sensor_times_out_naming_the_upstream_run_it_waited_for(mesh_env: Path, capfd: Any) -> None:
+    set_mesh(mesh_env, "poke_interval: 2m\n  timeout: 6h", "poke_interval: 1s\n  timeout: 3s")
+    forget_runs("physician", "payer", "product", "payer_dw")
+    now = datetime.now(UTC)
+    for name, cron in (("payer", "0 3 * * *"), ("physician", "0 5 * * *")):
+        assert domain_dag(name).test(logical_date=tick(cron, now)).state == "success"
+    capfd.readouterr()
+
+    run = domain_dag("payer_dw").test(logical_date=None)  # product never ran
+
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["wait_for_upstream.product"] == "failed"
+    assert states["wait_for_upstream.physician"] == "success"
+    awaited = tick("0 4 * * *", now).isoformat()
+    assert (
+        f"timed out after 0:00:03 waiting for product run with logical date {awaited}"
+        in capfd.readouterr().out
+    )
