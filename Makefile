@@ -41,6 +41,11 @@ lint: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python bench/parse_bench.py 10 100 1000
 
+## A local Airflow (UI on http://localhost:8080) running the example mesh; Ctrl-C stops it.
+airflow: $(INSTALLED)
+	test -f .dagmesh/warehouse.duckdb || $(BIN)/dagmesh seed --scale $(SCALE)
+	$(BIN)/dagmesh airflow
+
 ## Re-pin every dependency (needs network access to PyPI).
 lock: $(INSTALLED)
 	$(BIN)/uv pip compile setup.cfg --extra dev --python-version 3.11 --no-header --output-file constraints.txt

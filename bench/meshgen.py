@@ -20,7 +20,6 @@ defaults:
   owner: data-platform
   retries: 2
   retry_delay: 5m
-  start_date: 2026-01-01
 policy:
   layers: [mastered, integrated, self_service]
 """
@@ -173,7 +172,8 @@ def write_hand_written(project: Path, target: Path) -> int:
     import sys
 
     sys.path.insert(0, str(project.parent.parent / "plugins"))
-    from dagmesh.airflow.factory import domain_doc, warehouse_pool
+    from dagmesh.airflow.factory import domain_doc
+    from dagmesh.config.environments import warehouse_pool
     from dagmesh.config.project import load_project
     from dagmesh.mesh.analysis import analyze
 
@@ -187,7 +187,6 @@ def write_hand_written(project: Path, target: Path) -> int:
         domain = loaded.domains[name]
         edges = analysis.graph.edges_into(name)
         lines = [
-            "import pendulum",
             "from datetime import timedelta",
             "from airflow.sdk import DAG, Asset, AssetAll, CronTriggerTimetable, Param, TaskGroup, chain",
             "from dagmesh.airflow.operators import (",
@@ -215,7 +214,6 @@ def write_hand_written(project: Path, target: Path) -> int:
             f"    dag_id={name!r},",
             f"    description={description!r},",
             f"    schedule={schedule},",
-            "    start_date=pendulum.datetime(2026, 1, 1, tz='UTC'),",
             "    catchup=False,",
             "    max_active_runs=1,",
             f"    default_args={{'owner': {domain.owner!r}, 'retries': 2,",

@@ -37,12 +37,10 @@ from dagmesh.airflow.operators import (
     ResolveUpstreamsOperator,
 )
 from dagmesh.airflow.sensors import UpstreamCertifiedSensor
+from dagmesh.config.environments import warehouse_pool
 from dagmesh.config.model import AssetCondition, Domain, Mesh, PortRef
 from dagmesh.mesh.analysis import MeshAnalysis
 from dagmesh.mesh.graph import Edge
-
-#: Airflow pool that serializes warehouse tasks on an embedded DuckDB file.
-DUCKDB_POOL = "dagmesh_duckdb"
 
 
 def port_asset(mesh: str, port: PortRef) -> Asset:
@@ -52,16 +50,6 @@ def port_asset(mesh: str, port: PortRef) -> Asset:
         name=f"{mesh}.{port.domain}.{port.port}",
         group="dagmesh",
     )
-
-
-def warehouse_pool(mesh: Mesh, environment: str) -> str | None:
-    """The pool warehouse tasks run in: one slot for a DuckDB file, none on Snowflake."""
-    env = mesh.environments.get(environment)
-    if env is None:
-        return None
-    if env.pool:
-        return env.pool
-    return DUCKDB_POOL if env.engine == "duckdb" else None
 
 
 def build_dag(analysis: MeshAnalysis, domain: Domain, environment: str) -> DAG:
@@ -172,10 +160,12 @@ def _condition(mesh: str, condition: AssetCondition) -> Any:
     return AssetAny(*items) if condition.op == "any" else AssetAll(*items)
 
 
-def _start_date(mesh: Mesh) -> datetime:
+def _start_date(mesh: Mesh) -> datetime | None:
     import pendulum
 
     start = mesh.defaults.start_date
+    if start is None:
+        return None
     return pendulum.datetime(start.year, start.month, start.day, tz=mesh.defaults.timezone)
 
 

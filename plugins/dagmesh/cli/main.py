@@ -17,6 +17,7 @@ COMMANDS = {
     "seed": "dagmesh.cli.seed",
     "run": "dagmesh.cli.run",
     "status": "dagmesh.cli.status",
+    "airflow": "dagmesh.cli.airflow_cmd",
 }
 
 

@@ -28,3 +28,17 @@ def environment(mesh: Mesh, name: str | None = None) -> Environment:
         known = ", ".join(sorted(mesh.environments))
         raise UnknownEnvironment(f"unknown environment '{name}'; {mesh.path} defines: {known}")
     return mesh.environments[name]
+
+
+#: Airflow pool that serializes warehouse tasks on an embedded DuckDB file.
+DUCKDB_POOL = "dagmesh_duckdb"
+
+
+def warehouse_pool(mesh: Mesh, name: str) -> str | None:
+    """The Airflow pool warehouse tasks run in: one slot for a DuckDB file, none on Snowflake."""
+    env = mesh.environments.get(name)
+    if env is None:
+        return None
+    if env.pool:
+        return env.pool
+    return DUCKDB_POOL if env.engine == "duckdb" else None

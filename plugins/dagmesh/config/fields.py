@@ -172,7 +172,7 @@ class Fields:
             return default
         return parsed
 
-    def day(self, key: str, default: date) -> date:
+    def day(self, key: str, default: date | None) -> date | None:
         value = self.node.get(key)
         if value is None:
             return default

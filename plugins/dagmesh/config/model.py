@@ -86,7 +86,9 @@ class Defaults:
     owner: str = "data-platform"
     retries: int = 0
     retry_delay: timedelta = timedelta(minutes=5)
-    start_date: date = date(2024, 1, 1)
+    #: Optional: without one, an unpaused cron domain first runs at its next tick
+    #: (Airflow's CronTriggerTimetable); with one, at its most recent past tick.
+    start_date: date | None = None
     timezone: str = "UTC"
     tags: tuple[str, ...] = ()
 

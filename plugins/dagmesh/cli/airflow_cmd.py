@@ -1,0 +1,54 @@
+"""``dagmesh airflow``: a local Airflow with this mesh, for a person (``make airflow``)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from dagmesh.cli.airflow_env import airflow_home
+from dagmesh.cli.common import CliError, Style, open_project
+from dagmesh.cli.local_airflow import AirflowNotReady, LocalAirflow
+
+
+def add_parser(commands: Any, shared: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "airflow",
+        parents=[shared],
+        help="start a local Airflow (UI, scheduler, DAG processor, triggerer) with this mesh",
+        description="Run Airflow's api-server, scheduler, DAG processor and triggerer (LocalExecutor, "
+        "SQLite) on this project until Ctrl-C. State lives in .dagmesh/airflow.",
+    )
+    parser.add_argument("--port", type=int, default=8080, help="UI and API port (default 8080)")
+
+
+def run(args: argparse.Namespace) -> int:
+    project, analysis = open_project(args.project)
+    style = Style()
+    local = LocalAirflow(project.root, airflow_home(project.root), port=args.port)
+    assert project.mesh is not None
+    print(f"starting Airflow for mesh {project.mesh.name} in {project.relative(local.home)}")
+    try:
+        local.setup()
+        local.start()
+        local.wait_ready()
+        broken = sorted(analysis.broken())
+        print(style.good(f"\nAirflow is running at {local.url}"))
+        print(f"  user:     {local.username}\n  password: {local.password}")
+        print(f"  DAGs:     {len(analysis.buildable())} domains (paused until you unpause them in the UI)")
+        if broken:
+            print(style.warn(f"  not loaded (config errors, see DAG Import Errors): {', '.join(broken)}"))
+        print(f"  logs:     {project.relative(local.logs)}\nPress Ctrl-C to stop.")
+        while True:
+            for component, process in local.processes.items():
+                if process.poll() is not None:
+                    print(style.bad(f"{component} stopped:\n{local.component_log(component)}"))
+                    return 1
+            time.sleep(1)
+    except AirflowNotReady as exc:
+        raise CliError(str(exc), code=1) from exc
+    except KeyboardInterrupt:
+        print("\nstopping Airflow")
+        return 0
+    finally:
+        local.stop()

@@ -1,0 +1,194 @@
+"""A real local Airflow for a project: api-server, scheduler, DAG processor, triggerer.
+
+LocalExecutor on SQLite, the project's ``dags/`` and ``plugins/``, the Simple auth
+manager with one admin user, and the ``dagmesh_duckdb`` pool (one slot: DuckDB
+allows one writing process). ``dagmesh airflow`` (``make airflow``) runs it for a
+person; the live end-to-end test drives it through the REST API v2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dagmesh.cli.airflow_env import airflow_environment
+from dagmesh.config.environments import DUCKDB_POOL
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+class AirflowNotReady(Exception):
+    pass
+
+
+#: Ports the scheduler's and triggerer's log servers listen on.
+_LOG_SERVER_PORTS = {8793, 8794}
+
+
+def free_port() -> int:
+    """A free local port for the api-server (never one of Airflow's log-server ports)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in _LOG_SERVER_PORTS:
+            return port
+
+
+@dataclass
+class LocalAirflow:
+    project_root: Path
+    home: Path
+    port: int = 8080
+    username: str = "admin"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _token: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    @property
+    def password(self) -> str:
+        return str(json.loads(self.passwords_file.read_text())[self.username])
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.home / "passwords.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    def environment(self) -> dict[str, str]:
+        secrets_file = self.home / "secrets.json"
+        if not secrets_file.exists():
+            secrets_file.write_text(
+                json.dumps({"jwt": secrets.token_urlsafe(32), "api": secrets.token_urlsafe(32)})
+            )
+        keys = json.loads(secrets_file.read_text())
+        return {
+            **os.environ,
+            **airflow_environment(self.project_root),
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__API__HOST": "localhost",  # a development server: not reachable from elsewhere
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt"],
+            "AIRFLOW__API__SECRET_KEY": keys["api"],
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            **self.extra_env,
+        }
+
+    def _airflow(self, *args: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.environment(),
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
+            raise AirflowNotReady(f"airflow {' '.join(args)} failed:\n{tail}")
+
+    def setup(self) -> None:
+        """Metadata DB, the DuckDB pool and the admin's password (kept across restarts)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        if not self.passwords_file.exists():
+            self.passwords_file.write_text(json.dumps({self.username: secrets.token_urlsafe(12)}))
+        self._airflow("db", "migrate")
+        self._airflow("pools", "set", DUCKDB_POOL, "1", "dagmesh DuckDB warehouse: one writer at a time")
+
+    def start(self) -> None:
+        env = self.environment()
+        for component in COMPONENTS:
+            args = [sys.executable, "-m", "airflow", component]
+            if component == "api-server":
+                args += ["--port", str(self.port)]
+            log = (self.logs / f"{component}.log").open("ab")
+            self.processes[component] = subprocess.Popen(
+                args, env=env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        """Until the api-server answers and scheduler, DAG processor and triggerer heartbeat."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            for component, process in self.processes.items():
+                if process.poll() is not None:
+                    raise AirflowNotReady(
+                        f"{component} exited with {process.returncode}:\n{self.component_log(component)}"
+                    )
+            try:
+                health = self.request("GET", "/api/v2/monitor/health", auth=False)
+                statuses = {k: (v or {}).get("status") for k, v in health.items()}
+                if all(s == "healthy" for s in statuses.values()) and "dag_processor" in health:
+                    return
+                last = str(statuses)
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+                last = str(exc)
+            time.sleep(2)
+        raise AirflowNotReady(f"Airflow not healthy after {timeout:.0f}s ({last})")
+
+    def token(self) -> str:
+        if self._token is None:
+            answer = self.request(
+                "POST", "/auth/token", {"username": self.username, "password": self.password}, auth=False
+            )
+            self._token = str(answer["access_token"])
+        return self._token
+
+    def request(self, method: str, path: str, body: Any = None, auth: bool = True) -> Any:
+        """One REST call; returns the decoded JSON (raises for HTTP errors, with the body)."""
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token()}"
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text = response.read().decode()
+        except urllib.error.HTTPError as exc:
+            raise urllib.error.HTTPError(
+                exc.url, exc.code, f"{exc.reason}: {exc.read().decode()[:500]}", exc.headers, None
+            ) from exc
+        return json.loads(text) if text else None
+
+    def component_log(self, component: str, lines: int = 40) -> str:
+        path = self.logs / f"{component}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
