@@ -96,3 +96,12 @@ def certify_domain(
     for custom in ctx.domain.tests:
         test.run_custom_test(ctx, custom.name)
     return certify.certify(ctx)
+
+
+#: Five physicians' latest AMA records take another physician's NPI, so the next
+#: physician build fails its blocking npi:unique test (and the no_duplicate_npi test).
+PLANT_DUPLICATE_NPIS = """
+    UPDATE raw_ama.physicians
+    SET npi = (SELECT npi FROM physician.physician ORDER BY physician_id LIMIT 1)
+    WHERE me_number IN (SELECT me_number FROM physician.physician ORDER BY physician_id LIMIT 5 OFFSET 1)
+"""

@@ -110,9 +110,11 @@ def tick(cron: str, now: datetime) -> datetime:
     return aligned_upstream_tick(cron, now)
 
 
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
 def test_a_manual_run_without_logical_date_waits_for_its_upstreams_latest_scheduled_runs(
-    mesh_env: Path,
+    mesh_env: Path, mode: str
 ) -> None:
+    set_mesh(mesh_env, "mode: poke", f"mode: {mode}")
     forget_runs("physician", "payer", "product", "payer_dw")
     now = datetime.now(UTC)
     for name, cron in (("physician", "0 5 * * *"), ("payer", "0 3 * * *"), ("product", "0 4 * * *")):

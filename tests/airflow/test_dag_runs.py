@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.helpers import REPO, dagmesh
+from tests.helpers import PLANT_DUPLICATE_NPIS, REPO, dagmesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -76,3 +76,46 @@ def test_a_failed_certification_emits_no_asset_event(seeded_env: Path) -> None:
 
     assert run.state == "failed"
     assert len(asset_events("mesh://pharma/product/product")) == before
+
+
+def queued_for(dag_id: str) -> int:
+    """Asset events Airflow has queued towards a run of ``dag_id`` (its AssetDagRunQueue)."""
+    from airflow.models.asset import AssetDagRunQueue
+    from airflow.settings import Session
+    from sqlalchemy import func, select
+
+    with Session() as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(AssetDagRunQueue)
+                .where(AssetDagRunQueue.target_dag_id == dag_id)
+            )
+            or 0
+        )
+
+
+def test_a_blocking_failure_in_physician_emits_nothing_and_queues_no_downstream_run(seeded_env: Path) -> None:
+    from airflow.models.asset import AssetDagRunQueue
+    from airflow.settings import Session
+    from sqlalchemy import delete
+
+    assert domain_dag("physician").test().state == "success"
+    with Session() as session:  # forget what the first certification queued
+        session.execute(delete(AssetDagRunQueue))
+        session.commit()
+    events_before = len(asset_events("mesh://pharma/physician/physician"))
+    warehouse = seeded_env / ".dagmesh" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        published = con.execute("SELECT * FROM physician.physician ORDER BY physician_id").fetchall()
+        con.execute(PLANT_DUPLICATE_NPIS)
+
+    run = domain_dag("physician").test()
+
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["certify.publish"] == "failed"
+    assert len(asset_events("mesh://pharma/physician/physician")) == events_before
+    assert queued_for("physician_dw") == 0 and queued_for("payer_dw") == 0
+    with duckdb.connect(str(warehouse)) as con:
+        assert con.execute("SELECT * FROM physician.physician ORDER BY physician_id").fetchall() == published

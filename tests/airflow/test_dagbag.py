@@ -132,3 +132,37 @@ def test_a_cron_consumer_waits_for_each_cron_upstream_at_the_aligned_date(dagbag
 def test_warehouse_tasks_share_one_pool_slot_on_duckdb(dagbag: Any) -> None:
     dag = dagbag.dags["physician"]
     assert {t.pool for t in dag.tasks} == {"dagmesh_duckdb"}
+
+
+def test_an_on_upstream_condition_becomes_the_asset_expression(project_env: Path) -> None:
+    from airflow.sdk import AssetAll, AssetAny
+
+    config = project_env / "dag_configs" / "self_service" / "launch_analytics.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "schedule: on_upstream",
+            "schedule: {on_upstream: {any: [payer_dw.physician_access, "
+            "{all: [physician_dw.dim_physician, physician_dw.fact_prescriptions]}]}}",
+        )
+    )
+    condition = load_dagbag().dags["launch_analytics"].timetable.asset_condition
+    assert isinstance(condition, AssetAny)
+    first, second = condition.objects
+    assert first.uri == "mesh://pharma/payer_dw/physician_access"
+    assert isinstance(second, AssetAll)
+    assert [a.uri for a in second.objects] == [
+        "mesh://pharma/physician_dw/dim_physician",
+        "mesh://pharma/physician_dw/fact_prescriptions",
+    ]
+
+
+def test_domains_have_no_start_date_so_unpausing_waits_for_the_next_tick(dagbag: Any) -> None:
+    assert all(dag.start_date is None for dag in dagbag.dags.values())
+    assert all(dag.catchup is False for dag in dagbag.dags.values())
+
+
+def test_sensors_can_defer_instead_of_poking(project_env: Path) -> None:
+    mesh = project_env / "dag_configs" / "mesh.yaml"
+    mesh.write_text(mesh.read_text().replace("mode: poke", "mode: deferrable"))
+    sensor = load_dagbag().dags["payer_dw"].get_task("wait_for_upstream.physician")
+    assert sensor.deferrable is True

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.helpers import dagmesh
+from tests.helpers import PLANT_DUPLICATE_NPIS, dagmesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -61,16 +61,7 @@ def test_a_failing_blocking_test_keeps_the_last_certified_data_and_blocks_downst
     assert first.returncode == 0, first.stdout + first.stderr
     with warehouse(seeded) as con:
         before = con.execute("SELECT * FROM physician.physician ORDER BY physician_id").fetchall()
-        # Five physicians' latest AMA records now carry another physician's NPI.
-        con.execute(
-            """
-            UPDATE raw_ama.physicians
-            SET npi = (SELECT npi FROM physician.physician ORDER BY physician_id LIMIT 1)
-            WHERE me_number IN (
-                SELECT me_number FROM physician.physician ORDER BY physician_id LIMIT 5 OFFSET 1
-            )
-            """
-        )
+        con.execute(PLANT_DUPLICATE_NPIS)
 
     second = dagmesh("run", project=seeded)
 
