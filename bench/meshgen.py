@@ -182,7 +182,7 @@ def write_hand_written(project: Path, target: Path) -> int:
     mesh = loaded.mesh
     assert mesh is not None and not loaded.diagnostics.errors, loaded.diagnostics.sorted()[:5]
     target.mkdir(parents=True, exist_ok=True)
-    pool = warehouse_pool(mesh, mesh.default_environment)
+    pool = warehouse_pool(mesh.environments[mesh.default_environment])
     for name in analysis.buildable():
         domain = loaded.domains[name]
         edges = analysis.graph.edges_into(name)

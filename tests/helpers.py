@@ -61,7 +61,7 @@ def stage_context(
         mesh=mesh,
         graph=MeshGraph(loaded.domains, mesh.policy.layers),
         domain=loaded.domains[domain],
-        engine=engine_for(loaded.root, mesh, environment(mesh)),
+        engine=engine_for(loaded.root, mesh, environment(mesh, loaded.root)),
         dag_id=domain,
         run_id=run_id,
         full_refresh=full_refresh,

@@ -6,8 +6,8 @@ select
     ndc,
     fill_month,
     count(*) as trx,
-    sum(quantity) as units,
-    sum(paid_amount) as paid_amount
+    cast(sum(quantity) as integer) as units,
+    cast(sum(paid_amount) as number(18, 2)) as paid_amount
 from {{ ref('stg_rx_claims') }}
 {% if is_incremental() %}
     where fill_month >= (select dateadd(month, -2, max(t.fill_month)) from {{ this }} as t)

@@ -119,3 +119,23 @@ def test_a_blocking_failure_in_physician_emits_nothing_and_queues_no_downstream_
     assert queued_for("physician_dw") == 0 and queued_for("payer_dw") == 0
     with duckdb.connect(str(warehouse)) as con:
         assert con.execute("SELECT * FROM physician.physician ORDER BY physician_id").fetchall() == published
+
+
+def test_the_dagmesh_env_variable_points_running_dags_at_a_branch_environment(seeded_env: Path) -> None:
+    from airflow.models import Variable
+
+    assert dagmesh("env", "create", "feature_x", project=seeded_env).returncode == 0
+    Variable.set("dagmesh_env", "feature_x")
+    try:
+        run = domain_dag("product").test()
+    finally:
+        Variable.delete("dagmesh_env")
+
+    assert run.state == "success"
+    with duckdb.connect(str(seeded_env / ".dagmesh" / "feature_x.duckdb")) as con:
+        assert con.execute("SELECT COUNT(*) FROM mesh_meta.certifications").fetchall() == [(1,)]
+    with duckdb.connect(str(seeded_env / ".dagmesh" / "warehouse.duckdb")) as con:
+        tables = con.execute(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'mesh_meta'"
+        )
+        assert tables.fetchall() == [(0,)]  # the environment it came from was never written

@@ -37,7 +37,7 @@ from dagmesh.airflow.operators import (
     ResolveUpstreamsOperator,
 )
 from dagmesh.airflow.sensors import UpstreamCertifiedSensor
-from dagmesh.config.environments import warehouse_pool
+from dagmesh.config.environments import environments, warehouse_pool
 from dagmesh.config.model import AssetCondition, Domain, Mesh, PortRef
 from dagmesh.mesh.analysis import MeshAnalysis
 from dagmesh.mesh.graph import Edge
@@ -52,8 +52,8 @@ def port_asset(mesh: str, port: PortRef) -> Asset:
     )
 
 
-def build_dag(analysis: MeshAnalysis, domain: Domain, environment: str) -> DAG:
-    """The DAG of one (valid) domain."""
+def build_dag(analysis: MeshAnalysis, domain: Domain, pool: str | None) -> DAG:
+    """The DAG of one (valid) domain; its warehouse tasks run in ``pool``."""
     project = analysis.project
     mesh = project.mesh
     assert mesh is not None
@@ -82,7 +82,6 @@ def build_dag(analysis: MeshAnalysis, domain: Domain, environment: str) -> DAG:
         },
     )
     common: dict[str, Any] = {"project_dir": str(project.root), "domain": domain.name}
-    pool = warehouse_pool(mesh, environment)
     warehouse: dict[str, Any] = {**common, **({"pool": pool} if pool else {})}
     with dag:
         stages: list[Any] = []
@@ -249,8 +248,11 @@ def domain_doc(analysis: MeshAnalysis, domain: Domain, edges: list[Edge]) -> str
 
 
 def build_dags(analysis: MeshAnalysis, environment: str, only: str | None = None) -> Mapping[str, DAG]:
-    """The DAG of every buildable domain (or only ``only``), by dag id."""
+    """The DAG of every buildable domain (or only ``only``), by dag id, for ``environment``."""
+    project = analysis.project
+    assert project.mesh is not None
+    pool = warehouse_pool(environments(project.mesh, project.root).get(environment))
     names = analysis.buildable()
     if only is not None:
         names = [n for n in names if n == only]
-    return {name: build_dag(analysis, analysis.project.domains[name], environment) for name in names}
+    return {name: build_dag(analysis, project.domains[name], pool) for name in names}

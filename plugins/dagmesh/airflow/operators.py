@@ -6,8 +6,9 @@ names, so DAG parsing stays as cheap as hand-written operators; the project conf
 the engine and its driver are loaded when the task runs.
 
 A :class:`~dagmesh.stages.context.StageFailure` (bad data, failed tests, missing
-inputs) fails the task without retries; anything else (a lost connection) fails it
-with the task's retries.
+inputs) or a warehouse that is misconfigured (unknown connection, missing role) fails
+the task without retries; anything else (a lost connection) fails it with the task's
+retries.
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ class MeshStageOperator(BaseOperator):
 
     def _run(self, context: Any, **resumed: Any) -> Any:
         from dagmesh.airflow.runtime import build_context
+        from dagmesh.engines.base import WarehouseConfigError
 
         try:
             ctx = build_context(self.project_dir, self.domain, context)
             return self.run_stage(ctx, context, **resumed)
-        except StageFailure as exc:
+        except (StageFailure, WarehouseConfigError) as exc:
             raise AirflowFailException(str(exc)) from exc
 
     def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:

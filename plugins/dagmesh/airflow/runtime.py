@@ -42,7 +42,7 @@ def build_context(project_dir: str, domain_name: str, context: Any) -> BuildCont
             f"the config of domain {domain_name} is invalid: " + ("; ".join(problems) or "domain not found")
         )
     try:
-        env = environment(mesh, _environment_override())
+        env = environment(mesh, project.root, _environment_override())
     except UnknownEnvironment as exc:
         raise StageFailure(str(exc)) from exc
     dag_run = context["dag_run"]

@@ -56,14 +56,41 @@ def open_project(start: str | None) -> tuple[Project, MeshAnalysis]:
 def target_environment(project: Project, name: str | None) -> Environment:
     assert project.mesh is not None
     try:
-        return environment(project.mesh, name)
+        return environment(project.mesh, project.root, name)
     except UnknownEnvironment as exc:
         raise CliError(f"{exc}{did_you_mean(name or '', project.mesh.environments)}") from exc
 
 
 def target_engine(project: Project, name: str | None) -> Engine:
+    return engine_of(project, target_environment(project, name))
+
+
+def engine_of(project: Project, env: Environment) -> Engine:
+    """The engine of ``env`` for a CLI command whose stdout may be data."""
     assert project.mesh is not None
-    return engine_for(project.root, project.mesh, target_environment(project, name))
+    if env.engine == "snowflake":
+        airflow_logs_to_stderr()  # the Snowflake engine works through Airflow's hook
+    return engine_for(project.root, project.mesh, env)
+
+
+def airflow_logs_to_stderr() -> None:
+    """Import Airflow so that its logs and warnings go to stderr, keeping stdout for data.
+
+    Airflow binds its logging handler to ``sys.stdout`` when it configures logging (at
+    import) and its structlog loggers to ``sys.stdout`` when each is created, so
+    ``dagmesh status --json`` would otherwise interleave Airflow's output with JSON.
+    """
+    if "airflow.settings" in sys.modules:
+        return
+    saved, sys.stdout = sys.stdout, sys.stderr
+    try:
+        import airflow.settings  # noqa: F401
+    finally:
+        sys.stdout = saved
+    import structlog
+    from airflow._shared.logging.structlog import LoggerFactory, NamedWriteLogger
+
+    structlog.configure(logger_factory=LoggerFactory(NamedWriteLogger, io=sys.stderr))
 
 
 def select_domains(analysis: MeshAnalysis, names: Sequence[str]) -> list[str]:

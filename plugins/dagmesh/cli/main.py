@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
@@ -18,6 +19,8 @@ COMMANDS = {
     "run": "dagmesh.cli.run",
     "status": "dagmesh.cli.status",
     "airflow": "dagmesh.cli.airflow_cmd",
+    "env": "dagmesh.cli.env",
+    "grants": "dagmesh.cli.grants",
 }
 
 
@@ -51,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dagmesh {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (dagmesh status | head): stop quietly, as the Python docs advise.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

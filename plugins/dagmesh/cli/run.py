@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import pluggy
 
 from dagmesh.cli.airflow_env import output_to, prepare_airflow
-from dagmesh.cli.common import Style, open_project, select_domains, table, target_environment
+from dagmesh.cli.common import CliError, Style, open_project, select_domains, table, target_environment
 from dagmesh.config.environments import ENV_VAR
 from dagmesh.engines import Engine, engine_for
 from dagmesh.engines.base import WarehouseError
@@ -78,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
     )
     print(style.dim(f"Airflow task logs: {project.relative(log_path)}"))
     prepare_airflow(project.root)
+    try:  # one clear message before anything runs (Snowflake: the connection and role)
+        engine.check_connection()
+    except WarehouseError as exc:
+        raise CliError(str(exc).splitlines()[0], code=1) from exc
     from dagmesh.airflow.factory import build_dags
 
     dags = build_dags(analysis, env.name)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from dagmesh.config.model import EngineName, Environment, Mesh, PortRef
+from dagmesh.mesh.access import AccessPlan
 
 #: A marker table in every build schema naming the build it holds. After a publish
 #: the published schema carries it too, which makes publishing idempotent.
@@ -39,6 +40,11 @@ class RawDataGenerator(Protocol):
 
 class WarehouseError(Exception):
     """A statement failed in the warehouse; the message says which and why."""
+
+
+class WarehouseConfigError(WarehouseError):
+    """The environment cannot reach its warehouse as configured (unknown connection,
+    missing role or database). Retrying does not help; the message names what to fix."""
 
 
 @dataclass(frozen=True)
@@ -106,8 +112,12 @@ class Engine(ABC):
     def registry_schema(self) -> str:
         return self.ident("mesh_meta")
 
+    def schema_ref(self, schema: str) -> str:
+        """A schema as DDL names it (Snowflake qualifies it with the database)."""
+        return schema
+
     def qualify(self, schema: str, table: str) -> str:
-        return f"{schema}.{self.ident(table)}"
+        return f"{self.schema_ref(schema)}.{self.ident(table)}"
 
     def port_relation(self, port: PortRef) -> str:
         """The published table of an upstream output port."""
@@ -148,7 +158,7 @@ class Engine(ABC):
 
     def reset_build_schema_sql(self, domain: str) -> list[str]:
         """Statements leaving the domain's build schema empty and ready."""
-        schema = self.build_schema(domain)
+        schema = self.schema_ref(self.build_schema(domain))
         return [f"DROP SCHEMA IF EXISTS {schema} CASCADE", f"CREATE SCHEMA {schema}"]
 
     def create_table_as_sql(self, relation: str, select_sql: str) -> list[str]:
@@ -169,6 +179,18 @@ class Engine(ABC):
     def publish(self, session: Session, domain: str) -> None:
         """Atomically make the build schema's tables the domain's published tables."""
 
+    def grant_sql(self, plan: AccessPlan) -> list[str]:
+        """The statements giving each port's reader role exactly its port, and each
+        consumer domain's role the readers of the ports it consumes.
+
+        Warehouses without access control (DuckDB) have none.
+        """
+        return []
+
+    def apply_grants(self, session: Session, plan: AccessPlan) -> None:
+        """Run :meth:`grant_sql` (certify does after every publish)."""
+        session.run_all(self.grant_sql(plan))
+
     def published_build_id(self, session: Session, domain: str) -> str | None:
         """The build whose tables are published now, from the marker table."""
         relation = self.qualify(self.published_schema(domain), BUILD_MARKER)
@@ -176,6 +198,24 @@ class Engine(ABC):
             return None
         rows = session.query(f"SELECT build_id FROM {relation}")
         return str(rows[0][0]) if rows else None
+
+    # ------------------------------------------------------------------ environments
+
+    @abstractmethod
+    def branch_plan(self, target: Environment) -> list[str]:
+        """What :meth:`create_branch` does, for people to review (SQL where there is SQL)."""
+
+    @abstractmethod
+    def create_branch(self, target: Environment) -> None:
+        """Make ``target`` an isolated copy of this environment's warehouse."""
+
+    @abstractmethod
+    def drop_plan(self) -> list[str]:
+        """What :meth:`drop` does, for people to review."""
+
+    @abstractmethod
+    def drop(self) -> None:
+        """Delete this environment's warehouse (a branch made by :meth:`create_branch`)."""
 
     # ------------------------------------------------------------------ catalog
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dagmesh.config.model import Environment
 from dagmesh.engines.base import Engine, QueryTag, RawDataGenerator, Session, WarehouseError
 
 #: How long opening the warehouse waits for another process to release the file.
@@ -75,8 +76,7 @@ class DuckDBEngine(Engine):
         return path if path.is_absolute() else self.project_root / path
 
     def source_relation(self, table: str) -> str:
-        database, schema, name = table.lower().split(".")
-        return f"{database}_{schema}.{name}"
+        return raw_relation(table)
 
     def to_warehouse_sql(self, sql: str) -> str:
         import sqlglot
@@ -126,14 +126,46 @@ class DuckDBEngine(Engine):
     def publish(self, session: Session, domain: str) -> None:
         build, published = self.build_schema(domain), self.published_schema(domain)
         tables = self.list_tables(session, build)
-        session.execute(f"CREATE SCHEMA IF NOT EXISTS {published}")
+        session.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema_ref(published)}")
         for table in tables:
             session.execute(f"CREATE OR REPLACE TABLE {published}.{table} AS SELECT * FROM {build}.{table}")
         for stale in set(self.list_tables(session, published)) - set(tables):
             session.execute(f"DROP TABLE {published}.{stale}")
 
+    def _path_of(self, env: Environment) -> Path:
+        path = Path(env.path or f".dagmesh/{env.name}.duckdb")
+        return path if path.is_absolute() else self.project_root / path
+
+    def branch_plan(self, target: Environment) -> list[str]:
+        return [f"copy every schema of {self.path} into {self._path_of(target)} (DuckDB COPY FROM DATABASE)"]
+
+    def create_branch(self, target: Environment) -> None:
+        destination = self._path_of(target)
+        if destination.exists():
+            raise WarehouseError(f"{destination} already exists")
+        with self.session() as session:
+            (catalog,) = session.query("SELECT current_database()")[0]
+            session.execute(f"ATTACH '{destination}' AS dagmesh_branch")
+            try:
+                session.execute(f"COPY FROM DATABASE {catalog} TO dagmesh_branch")
+            finally:
+                session.execute("DETACH dagmesh_branch")
+
+    def drop_plan(self) -> list[str]:
+        return [f"delete {self.path}"]
+
+    def drop(self) -> None:
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            path.unlink(missing_ok=True)
+
     def describe(self) -> str:
         return f"DuckDB warehouse {self.path}"
+
+
+def raw_relation(table: str) -> str:
+    """Where a raw table ``DATABASE.SCHEMA.TABLE`` lives in a DuckDB file: ``database_schema.table``."""
+    database, schema, name = table.lower().split(".")
+    return f"{database}_{schema}.{name}"
 
 
 def _explain(exc: Exception, sql: str) -> str:

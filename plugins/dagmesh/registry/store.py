@@ -174,7 +174,7 @@ class Registry:
 
     def ensure(self, session: Session) -> None:
         """Create the registry schema and tables, and add columns a newer dagmesh needs."""
-        session.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+        session.execute(f"CREATE SCHEMA IF NOT EXISTS {self.engine.schema_ref(self.schema)}")
         engine = self.engine
         rows = session.query(
             f"SELECT LOWER(table_name), LOWER(column_name) FROM {engine.information_schema()}.columns "

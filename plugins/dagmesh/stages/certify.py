@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dagmesh.engines.base import Session
+from dagmesh.mesh.access import domain_access
 from dagmesh.quality.checks import plan_tests
 from dagmesh.registry.store import Certification, ResolvedInput
 from dagmesh.stages.check_inputs import merged_lineage
@@ -35,8 +36,10 @@ def certify(ctx: BuildContext) -> CertifiedBuild:
     registry = ctx.registry
     with ctx.session("certify") as session:
         inputs = _inputs(ctx, session)
+        access = domain_access(ctx.domain, ctx.graph)
         done = registry.certification(session, ctx.build_id)
-        if done is not None:
+        if done is not None:  # an earlier try certified; its grants may not have been applied
+            ctx.engine.apply_grants(session, access)
             return CertifiedBuild(done, inputs, published_now=False)
         reasons = _reasons_not_to_certify(ctx, session)
         if reasons:
@@ -52,6 +55,8 @@ def certify(ctx: BuildContext) -> CertifiedBuild:
             certification = registry.certify(
                 session, ctx.build_id, ctx.domain.name, ctx.run_id, merged_lineage(inputs), ports
             )
+        # A Snowflake swap moves grants with the schema: re-grant every port's reader.
+        ctx.engine.apply_grants(session, access)
     return CertifiedBuild(certification, inputs, published_now=not already_published)
 
 

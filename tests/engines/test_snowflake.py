@@ -1,0 +1,173 @@
+"""The Snowflake engine's statements, exactly, for what no emulator can run.
+
+Schema SWAP, managed-access schemas, database clones, database roles and grants are
+pinned here word for word, and each must parse as one Snowflake statement in sqlglot
+(sqlglot 30 parses CLONE, DROP and ALTER SESSION into syntax trees and keeps SWAP,
+MANAGED ACCESS and the role statements as verbatim commands; both must round-trip).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from dagmesh.config.environments import branch_environment
+from dagmesh.config.model import Environment, Mesh, PortRef
+from dagmesh.config.project import load_project
+from dagmesh.engines.base import QueryTag
+from dagmesh.engines.snowflake import SnowflakeEngine
+from dagmesh.errors import Location
+from dagmesh.mesh.access import AccessPlan, domain_access
+from dagmesh.mesh.graph import MeshGraph
+from tests.helpers import REPO
+
+PROD = Environment(
+    "prod",
+    "snowflake",
+    Location("mesh.yaml"),
+    conn_id="snowflake_default",
+    database="mesh",
+    warehouse="TRANSFORM_WH",
+)
+
+
+@pytest.fixture
+def engine() -> SnowflakeEngine:
+    return SnowflakeEngine(REPO, Mesh("pharma", "mesh.yaml", {"prod": PROD}, "prod"), PROD)
+
+
+def parses(statement: str) -> exp.Expr:
+    """One Snowflake statement that sqlglot reads and writes back unchanged."""
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
+    (tree,) = sqlglot.parse(statement, read="snowflake")
+    assert tree is not None
+    assert tree.sql(dialect="snowflake") == statement
+    return tree
+
+
+def test_publishing_swaps_the_build_schema_with_the_published_one(engine: SnowflakeEngine) -> None:
+    statements = engine.publish_sql("physician")
+    assert statements == [
+        "CREATE SCHEMA IF NOT EXISTS MESH.PHYSICIAN WITH MANAGED ACCESS",
+        "ALTER SCHEMA MESH.PHYSICIAN__BUILD SWAP WITH MESH.PHYSICIAN",
+    ]
+    for statement in statements:
+        parses(statement)
+
+
+def test_every_build_starts_from_an_empty_managed_access_schema(engine: SnowflakeEngine) -> None:
+    (statement,) = engine.reset_build_schema_sql("physician_dw")
+    assert statement == "CREATE OR REPLACE SCHEMA MESH.PHYSICIAN_DW__BUILD WITH MANAGED ACCESS"
+    parses(statement)
+
+
+def test_an_incremental_model_starts_from_a_zero_copy_clone_of_its_published_table(
+    engine: SnowflakeEngine,
+) -> None:
+    published = engine.qualify(engine.published_schema("physician_dw"), "fact_prescriptions")
+    build = engine.qualify(engine.build_schema("physician_dw"), "fact_prescriptions")
+    (statement,) = engine.copy_table_sql(published, build)
+    assert statement == (
+        "CREATE OR REPLACE TABLE MESH.PHYSICIAN_DW__BUILD.FACT_PRESCRIPTIONS "
+        "CLONE MESH.PHYSICIAN_DW.FACT_PRESCRIPTIONS"
+    )
+    assert isinstance(parses(statement), exp.Create)
+
+
+def test_a_branch_environment_is_a_zero_copy_clone_of_the_database(engine: SnowflakeEngine) -> None:
+    branch = branch_environment(PROD, "feature_x")
+    assert branch.database == "MESH_FEATURE_X" and branch.cloned_from == "prod"
+    (create,) = engine.branch_plan(branch)
+    assert create == "CREATE DATABASE MESH_FEATURE_X CLONE MESH"
+    assert isinstance(parses(create), exp.Create)
+    (drop,) = SnowflakeEngine(REPO, engine.mesh, branch).drop_plan()
+    assert drop == "DROP DATABASE IF EXISTS MESH_FEATURE_X"
+    assert isinstance(parses(drop), exp.Drop)
+
+
+def test_every_session_is_tagged_with_mesh_domain_stage_run_and_build(engine: SnowflakeEngine) -> None:
+    tag = QueryTag("pharma", "physician", "build", "scheduled__2026-11-21T05:00:00+00:00", "physician-1a2b3c")
+    statement = engine.query_tag_sql(tag)
+    assert statement == (
+        'ALTER SESSION SET QUERY_TAG = \'{"build_id":"physician-1a2b3c",'
+        '"dag_run_id":"scheduled__2026-11-21T05:00:00+00:00","domain":"physician",'
+        '"mesh":"pharma","stage":"build"}\''
+    )
+    tree = parses(statement)
+    assert isinstance(tree, exp.Alter)
+    value = tree.find(exp.Literal)
+    assert value is not None
+    assert json.loads(value.this) == {
+        "mesh": "pharma",
+        "domain": "physician",
+        "stage": "build",
+        "dag_run_id": "scheduled__2026-11-21T05:00:00+00:00",
+        "build_id": "physician-1a2b3c",
+    }
+
+
+def test_a_quote_in_a_tag_is_escaped(engine: SnowflakeEngine) -> None:
+    statement = engine.query_tag_sql(QueryTag("pharma", "physician", "test", "manual__it's", "b"))
+    assert "manual__it''s" in statement
+    literal = sqlglot.parse_one(statement, read="snowflake").find(exp.Literal)
+    assert literal is not None and json.loads(literal.this)["dag_run_id"] == "manual__it's"
+
+
+def example_plan(domain: str) -> AccessPlan:
+    project = load_project(REPO)
+    return domain_access(project.domains[domain], MeshGraph(project.domains))
+
+
+def test_each_port_gets_a_reader_role_and_each_consumer_the_readers_it_consumes(
+    engine: SnowflakeEngine,
+) -> None:
+    statements = engine.grant_sql(example_plan("physician"))
+    assert statements == [
+        "CREATE DATABASE ROLE IF NOT EXISTS MESH.PHYSICIAN__PHYSICIAN__READER",
+        "GRANT USAGE ON SCHEMA MESH.PHYSICIAN TO DATABASE ROLE MESH.PHYSICIAN__PHYSICIAN__READER",
+        "GRANT SELECT ON TABLE MESH.PHYSICIAN.PHYSICIAN TO DATABASE ROLE MESH.PHYSICIAN__PHYSICIAN__READER",
+        "CREATE DATABASE ROLE IF NOT EXISTS MESH.PAYER_DW__CONSUMER",
+        "GRANT DATABASE ROLE MESH.PHYSICIAN__PHYSICIAN__READER TO DATABASE ROLE MESH.PAYER_DW__CONSUMER",
+        "CREATE DATABASE ROLE IF NOT EXISTS MESH.PHYSICIAN_DW__CONSUMER",
+        "GRANT DATABASE ROLE MESH.PHYSICIAN__PHYSICIAN__READER TO DATABASE ROLE MESH.PHYSICIAN_DW__CONSUMER",
+    ]
+    for statement in statements:
+        parses(statement)
+
+
+def test_a_consumer_is_granted_only_the_ports_it_declares(engine: SnowflakeEngine) -> None:
+    granted = {
+        s.split(" TO DATABASE ROLE ")[0].split()[-1]
+        for domain in ("physician", "product", "payer", "physician_dw", "payer_dw")
+        for s in engine.grant_sql(example_plan(domain))
+        if s.startswith("GRANT DATABASE ROLE") and s.endswith("MESH.LAUNCH_ANALYTICS__CONSUMER")
+    }
+    assert granted == {
+        "MESH.PHYSICIAN_DW__DIM_PHYSICIAN__READER",
+        "MESH.PHYSICIAN_DW__DIM_PRODUCT__READER",
+        "MESH.PHYSICIAN_DW__FACT_PRESCRIPTIONS__READER",
+        "MESH.PHYSICIAN_DW__FACT_CALLS__READER",
+        "MESH.PAYER_DW__PHYSICIAN_ACCESS__READER",
+    }
+
+
+def test_a_role_that_stopped_consuming_a_port_loses_its_reader(engine: SnowflakeEngine) -> None:
+    statements = engine.revoke_sql(
+        "PAYER__FORMULARY__READER", ["MESH.PAYER_DW__CONSUMER", "MESH.OLD_REPORTING__CONSUMER"], ["payer_dw"]
+    )
+    assert statements == [
+        "REVOKE DATABASE ROLE MESH.PAYER__FORMULARY__READER FROM DATABASE ROLE MESH.OLD_REPORTING__CONSUMER"
+    ]
+    parses(statements[0])
+
+
+def test_names_are_upper_case_and_qualified_with_the_database(engine: SnowflakeEngine) -> None:
+    assert engine.qualify(engine.build_schema("physician"), "stg_ama") == "MESH.PHYSICIAN__BUILD.STG_AMA"
+    assert engine.port_relation(PortRef("physician", "physician")) == "MESH.PHYSICIAN.PHYSICIAN"
+    assert engine.source_relation("RAW.AMA.PHYSICIANS") == "RAW.AMA.PHYSICIANS"
+    assert engine.to_warehouse_sql("select iff(a, 1, 2) from t") == "select iff(a, 1, 2) from t"
+    assert engine.registry_schema == "MESH_META"
