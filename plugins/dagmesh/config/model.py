@@ -86,8 +86,9 @@ class Defaults:
     owner: str = "data-platform"
     retries: int = 0
     retry_delay: timedelta = timedelta(minutes=5)
-    #: Optional: without one, an unpaused cron domain first runs at its next tick
-    #: (Airflow's CronTriggerTimetable); with one, at its most recent past tick.
+    #: Optional: without one, a cron domain unpaused before it has any run first runs at
+    #: its next tick (CronTriggerTimetable's run_immediately=False); with one, Airflow
+    #: also runs its most recent past tick.
     start_date: date | None = None
     timezone: str = "UTC"
     tags: tuple[str, ...] = ()
