@@ -79,9 +79,6 @@ class Diagnostics:
     def warnings(self) -> list[ConfigError]:
         return [d for d in self._items if not d.is_error]
 
-    def in_file(self, path: str) -> list[ConfigError]:
-        return [d for d in self._items if d.path == path]
-
     def sorted(self) -> list[ConfigError]:
         return sorted(set(self._items))
 
@@ -93,14 +90,6 @@ class Diagnostics:
 
     def __bool__(self) -> bool:
         return bool(self._items)
-
-
-class MeshConfigError(Exception):
-    """Raised where a caller needs a valid configuration and got problems instead."""
-
-    def __init__(self, problems: Iterable[ConfigError]) -> None:
-        self.problems = sorted(set(problems))
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

@@ -7,7 +7,6 @@ errors is kept out of ``Project.domains`` so the rest of the mesh still loads.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -19,7 +18,7 @@ from dagmesh.config.files import DiskFiles, ProjectFiles
 from dagmesh.config.model import Domain, Mesh
 from dagmesh.config.parse import parse_domain, parse_mesh
 from dagmesh.config.yamlfile import parse_yaml
-from dagmesh.errors import ConfigError, Diagnostics, Location
+from dagmesh.errors import Diagnostics, Location
 from dagmesh.sql.template import TemplateInfo, template_calls
 
 CONFIG_DIR = "dag_configs"
@@ -46,14 +45,6 @@ class Project:
     cache: ParseCache = field(default_factory=lambda: ParseCache(None))
     mesh_text: str = ""
 
-    @property
-    def config_dir(self) -> Path:
-        return self.root / CONFIG_DIR
-
-    @property
-    def sql_dir(self) -> Path:
-        return self.root / SQL_DIR
-
     def relative(self, path: Path) -> str:
         try:
             return path.resolve().relative_to(self.root.resolve()).as_posix()
@@ -78,9 +69,6 @@ class Project:
             info = template_calls(text)
             self.cache.put(cache_key, info)
         return info
-
-    def problems_in(self, path: str) -> list[ConfigError]:
-        return [p for p in self.diagnostics.errors if p.path == path]
 
 
 def load_project(root: str | Path, files: ProjectFiles | None = None, only: str | None = None) -> Project:
@@ -197,12 +185,3 @@ def presumed_domain_name(document: object, text: str, display: str) -> str | Non
         return match.group(1)
     stem = PurePosixPath(display).stem
     return stem if IDENTIFIER.match(stem) else None
-
-
-def content_key(*parts: str) -> str:
-    """A short stable hash of texts, for caches keyed by content."""
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode("utf-8"))
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]

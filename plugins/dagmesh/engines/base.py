@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -267,11 +267,3 @@ def sql_literal(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return f"'{_sql_string(str(value))}'"
-
-
-@contextmanager
-def closing_cursor(cursor: Any) -> Iterator[Any]:
-    try:
-        yield cursor
-    finally:
-        cursor.close()
