@@ -18,22 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from dagmesh.cli.airflow_env import airflow_environment
 from tests.helpers import REPO, copy_example, dagmesh
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="dagmesh-test-airflow-"))
-os.environ.update(
-    {
-        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
-        # The CLI's private Airflow (subprocess runs) shares the session's metadata DB.
-        "DAGMESH_AIRFLOW_HOME": str(_AIRFLOW_HOME),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
-        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
-        "NO_COLOR": "1",
-    }
-)
+# The CLI's private Airflow (subprocess runs) and this process share the session's DB.
+os.environ["DAGMESH_AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ.update(airflow_environment(REPO))
+os.environ["NO_COLOR"] = "1"
 os.environ.pop("DAGMESH_ENV", None)
 os.environ.pop("DAGMESH_PROJECT_DIR", None)
 

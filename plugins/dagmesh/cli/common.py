@@ -138,3 +138,7 @@ class Style:
 
     def bold(self, text: str) -> str:
         return self._wrap("1", text)
+
+    def state(self, word: str) -> str:
+        """A domain's state: certified in green, failed in red, anything else in yellow."""
+        return {"certified": self.good, "failed": self.bad}.get(word, self.warn)(word)

@@ -206,12 +206,11 @@ class _Progress:
 def summary(outcomes: list[Outcome], style: Style) -> str:
     rows = []
     for o in outcomes:
-        result = {"certified": style.good, "failed": style.bad}.get(o.result, style.warn)(o.result)
         rows.append(
             [
                 o.domain,
                 o.layer,
-                result,
+                style.state(o.result),
                 f"v{o.version}" if o.version else "-",
                 f"{o.rows:,}" if o.rows else "-",
                 f"{o.passed}/{o.passed + o.failed + o.warned}" if (o.passed or o.failed) else "-",

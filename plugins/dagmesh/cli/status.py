@@ -44,12 +44,11 @@ def render(statuses: list[DomainStatus]) -> str:
     style = Style()
     rows = []
     for s in statuses:
-        state = {"certified": style.good, "failed": style.bad}.get(s.state, style.warn)(s.state)
         rows.append(
             [
                 s.domain,
                 s.layer,
-                state,
+                style.state(s.state),
                 f"v{s.version}" if s.version else "-",
                 s.certified_at[:19].replace("T", " ") if s.certified_at else "-",
                 f"{s.tests_passed} passed, {s.tests_failed} failed"

@@ -8,6 +8,7 @@ make sense of (``None`` when nothing usable is left).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import Any, cast
@@ -54,6 +55,17 @@ def _document(node: Any, where: Location, what: str, diagnostics: Diagnostics) -
     else:
         diagnostics.error(where, f"{what} must be a mapping of keys, not {describe(node)}")
     return None
+
+
+def _named(node: YamlMap, what: str, diagnostics: Diagnostics) -> Iterator[tuple[str, Any, Location]]:
+    """The entries of a mapping of named things (environments, sources, ports, columns),
+    skipping (and reporting) names that are not lowercase identifiers."""
+    for name, value in node.items():
+        where = node.key_loc(name)
+        if not isinstance(name, str) or not IDENTIFIER.match(name):
+            diagnostics.error(where, f"{what} name must be a lowercase identifier, not {describe(name)}")
+            continue
+        yield name, value, where
 
 
 # --------------------------------------------------------------------------- mesh.yaml
@@ -112,13 +124,7 @@ def _environments(top: Fields, diagnostics: Diagnostics) -> dict[str, Environmen
         return result
     if not node:
         diagnostics.error(top.at("environments"), "environments must define at least one environment")
-    for env_name, value in node.items():
-        if not isinstance(env_name, str) or not IDENTIFIER.match(env_name):
-            diagnostics.error(
-                node.key_loc(env_name),
-                f"environment name must be a lowercase identifier, not {describe(env_name)}",
-            )
-            continue
+    for env_name, value, _ in _named(node, "environment", diagnostics):
         env = _document(value, node.value_loc(env_name), f"environment '{env_name}'", diagnostics)
         if env is None:
             continue
@@ -434,11 +440,7 @@ def _sources(top: Fields, diagnostics: Diagnostics) -> dict[str, Source]:
     result: dict[str, Source] = {}
     if node is None:
         return result
-    for name, value in node.items():
-        where = node.key_loc(name)
-        if not isinstance(name, str) or not IDENTIFIER.match(name):
-            diagnostics.error(where, f"source name must be a lowercase identifier, not {describe(name)}")
-            continue
+    for name, value, where in _named(node, "source", diagnostics):
         if isinstance(value, str):
             value_map = None
             table = value
@@ -566,11 +568,7 @@ def _outputs(top: Fields, mesh: Mesh, models: set[str], diagnostics: Diagnostics
     if not node:
         diagnostics.error(top.at("outputs"), "outputs must declare at least one output port")
     policy = mesh.policy.output_ports
-    for name, value in node.items():
-        where = node.key_loc(name)
-        if not isinstance(name, str) or not IDENTIFIER.match(name):
-            diagnostics.error(where, f"port name must be a lowercase identifier, not {describe(name)}")
-            continue
+    for name, value, where in _named(node, "port", diagnostics):
         port_map = _document(value, node.value_loc(name), f"output port '{name}'", diagnostics)
         if port_map is None:
             continue
@@ -621,11 +619,7 @@ def _columns(port: Fields, port_name: str, mesh: Mesh, diagnostics: Diagnostics)
     if not node:
         diagnostics.error(port.at("columns"), f"output port '{port_name}' must declare its columns")
     mandatory = set(mesh.policy.output_ports.standard_tests)
-    for name, value in node.items():
-        where = node.key_loc(name)
-        if not isinstance(name, str) or not IDENTIFIER.match(name):
-            diagnostics.error(where, f"column name must be a lowercase identifier, not {describe(name)}")
-            continue
+    for name, value, where in _named(node, "column", diagnostics):
         tests: tuple[ColumnTest, ...] = ()
         if isinstance(value, str):
             column_type, type_loc, description = value, node.value_loc(name), ""
