@@ -6,11 +6,12 @@ warehouse engine (and its driver) is first touched.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dagmesh.config.environments import UnknownEnvironment, environment
+from dagmesh.config.environments import ENV_VAR, UnknownEnvironment, environment
 from dagmesh.config.project import Project, load_project
 from dagmesh.engines import engine_for
 from dagmesh.mesh.graph import MeshGraph
@@ -63,16 +64,11 @@ def build_context(project_dir: str, domain_name: str, context: Any) -> BuildCont
 
 def _environment_override() -> str | None:
     """``DAGMESH_ENV`` wins; otherwise the ``dagmesh_env`` Airflow Variable, if set."""
-    import os
-
-    from dagmesh.config.environments import ENV_VAR
-
     if os.environ.get(ENV_VAR):
         return None
     from airflow.sdk import Variable
 
-    try:
-        value = Variable.get(ENV_VARIABLE, default=None)
-    except Exception:  # no Variable backend reachable (e.g. plain dag.test without a DB)
-        return None
+    # Not guarded: if the Variable cannot be read, running against the default
+    # environment instead could write where nobody meant to.
+    value = Variable.get(ENV_VARIABLE, default=None)
     return str(value) if value else None
