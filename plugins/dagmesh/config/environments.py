@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import yaml
 
-from dagmesh.config.model import Environment, Mesh
+from dagmesh.config.model import Environment, Mesh, default_duckdb_path
 from dagmesh.errors import Location
 
 ENV_VAR = "DAGMESH_ENV"
@@ -55,21 +55,18 @@ def environment(mesh: Mesh, root: Path, name: str | None = None) -> Environment:
     name = active_environment_name(mesh, name)
     known = environments(mesh, root)
     if name not in known:
-        raise UnknownEnvironment(
-            f"unknown environment '{name}'; {mesh.path} defines {', '.join(sorted(mesh.environments))}"
-            + (
-                f" and dagmesh env created {', '.join(sorted(set(known) - set(mesh.environments)))}"
-                if set(known) - set(mesh.environments)
-                else ""
-            )
-        )
+        message = f"unknown environment '{name}'; {mesh.path} defines {', '.join(sorted(mesh.environments))}"
+        created = sorted(set(known) - set(mesh.environments))
+        if created:
+            message += f" and dagmesh env created {', '.join(created)}"
+        raise UnknownEnvironment(message)
     return known[name]
 
 
 def branch_environment(base: Environment, name: str) -> Environment:
     """An isolated copy of ``base`` called ``name``: its own DuckDB file or Snowflake database."""
     if base.engine == "duckdb":
-        return dataclasses.replace(base, name=name, path=f".dagmesh/{name}.duckdb", cloned_from=base.name)
+        return dataclasses.replace(base, name=name, path=default_duckdb_path(name), cloned_from=base.name)
     database = f"{(base.database or '').upper()}_{name.upper()}"
     return dataclasses.replace(base, name=name, database=database, cloned_from=base.name)
 

@@ -79,6 +79,11 @@ class Environment:
     cloned_from: str | None = None
 
 
+def default_duckdb_path(env_name: str) -> str:
+    """Where a DuckDB environment keeps its warehouse file unless it sets ``path``."""
+    return f".dagmesh/{env_name}.duckdb"
+
+
 @dataclass(frozen=True)
 class Defaults:
     """Mesh-wide settings every domain inherits unless it sets its own."""

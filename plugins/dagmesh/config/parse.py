@@ -38,6 +38,7 @@ from dagmesh.config.model import (
     Schedule,
     SensorSettings,
     Source,
+    default_duckdb_path,
 )
 from dagmesh.config.yamlfile import YamlMap, YamlSeq
 from dagmesh.errors import Diagnostics, Location, did_you_mean
@@ -157,7 +158,7 @@ def _environments(top: Fields, diagnostics: Diagnostics) -> dict[str, Environmen
             name=env_name,
             engine=cast(Any, engine),
             loc=env.loc,
-            path=fields.text("path", f".dagmesh/{env_name}.duckdb") if engine == "duckdb" else None,
+            path=fields.text("path", default_duckdb_path(env_name)) if engine == "duckdb" else None,
             conn_id=fields.text("conn_id", "snowflake_default") if engine == "snowflake" else None,
             database=fields.text("database") or None,
             warehouse=fields.text("warehouse") or None,

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dagmesh.config.model import Environment
+from dagmesh.config.model import Environment, default_duckdb_path
 from dagmesh.engines.base import Engine, QueryTag, RawDataGenerator, Session, WarehouseError
 
 #: How long opening the warehouse waits for another process to release the file.
@@ -72,8 +72,7 @@ class DuckDBEngine(Engine):
 
     @property
     def path(self) -> Path:
-        path = Path(self.environment.path or ".dagmesh/warehouse.duckdb")
-        return path if path.is_absolute() else self.project_root / path
+        return self._path_of(self.environment)
 
     def source_relation(self, table: str) -> str:
         return raw_relation(table)
@@ -133,7 +132,7 @@ class DuckDBEngine(Engine):
             session.execute(f"DROP TABLE {published}.{stale}")
 
     def _path_of(self, env: Environment) -> Path:
-        path = Path(env.path or f".dagmesh/{env.name}.duckdb")
+        path = Path(env.path or default_duckdb_path(env.name))
         return path if path.is_absolute() else self.project_root / path
 
     def branch_plan(self, target: Environment) -> list[str]:

@@ -10,6 +10,7 @@ time *t* waits for the upstream run at the most recent upstream tick at or befor
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -52,15 +53,18 @@ def human(delta: timedelta) -> str:
     return " ".join(parts) or "0s"
 
 
+def sample_ticks(cron: str, timezone: str = "UTC", count: int = 8) -> list[datetime]:
+    """The first ``count`` ticks of ``cron`` from a fixed date: a sample for comparing schedules."""
+    ticks = [next_tick(cron, datetime(2024, 1, 1, tzinfo=UTC), timezone)]
+    while len(ticks) < count:
+        ticks.append(next_tick(cron, ticks[-1], timezone))
+    return ticks
+
+
 def period(cron: str, timezone: str = "UTC", samples: int = 16) -> timedelta:
     """The shortest time between two ticks of ``cron`` (over a few weeks of ticks)."""
-    tick = next_tick(cron, datetime(2024, 1, 1, tzinfo=UTC), timezone)
-    shortest = timedelta.max
-    for _ in range(samples):
-        following = next_tick(cron, tick, timezone)
-        shortest = min(shortest, following - tick)
-        tick = following
-    return shortest
+    ticks = sample_ticks(cron, timezone, samples + 1)
+    return min(later - earlier for earlier, later in pairwise(ticks))
 
 
 def alignment_problem(
@@ -74,9 +78,7 @@ def alignment_problem(
     reads the previous period's data.
     """
     try:
-        ticks = [next_tick(consumer_cron, datetime(2024, 1, 1, tzinfo=UTC), timezone)]
-        for _ in range(7):
-            ticks.append(next_tick(consumer_cron, ticks[-1], timezone))
+        ticks = sample_ticks(consumer_cron, timezone)
         lags = [tick - aligned_upstream_tick(upstream_cron, tick, timezone) for tick in ticks]
         upstream_period = period(upstream_cron, timezone)
     except (CannotAlign, ValueError, KeyError) as exc:
