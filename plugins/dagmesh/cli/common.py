@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Sequence
@@ -12,7 +13,7 @@ from dagmesh.config.environments import UnknownEnvironment, environment
 from dagmesh.config.model import Environment
 from dagmesh.config.project import CONFIG_DIR, MESH_FILE, Project, load_project
 from dagmesh.engines import Engine, engine_for
-from dagmesh.errors import did_you_mean
+from dagmesh.errors import ConfigError, did_you_mean
 from dagmesh.mesh.analysis import MeshAnalysis, analyze
 
 
@@ -22,6 +23,28 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 2) -> None:
         super().__init__(message)
         self.code = code
+
+
+def add_format_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=("text", "github"),
+        default="text",
+        help="github: GitHub Actions annotations (::error file=...)",
+    )
+
+
+def print_problems(problems: Sequence[ConfigError], output_format: str) -> int:
+    """Print located problems (``path:line:col: ...`` or GitHub annotations); the number of errors."""
+    for problem in problems:
+        print(github_annotation(problem) if output_format == "github" else problem)
+    return sum(1 for p in problems if p.is_error)
+
+
+def github_annotation(problem: ConfigError) -> str:
+    """A GitHub Actions workflow command that annotates the file and line."""
+    message = problem.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return f"::{problem.severity} file={problem.path},line={problem.line},col={problem.col}::{message}"
 
 
 def find_project(start: str | None) -> Path:

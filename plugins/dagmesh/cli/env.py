@@ -16,6 +16,7 @@ from dagmesh.config.environments import (
     record_environment,
 )
 from dagmesh.config.fields import IDENTIFIER
+from dagmesh.config.model import Environment
 from dagmesh.config.project import Project
 from dagmesh.engines.base import WarehouseError
 from dagmesh.errors import did_you_mean
@@ -65,8 +66,7 @@ def _create(project: Project, args: argparse.Namespace) -> int:
     source = known[source_name]
     target = branch_environment(source, args.name)
     engine = engine_of(project, source)
-    for step in engine.branch_plan(target):
-        print(f"{step};" if source.engine == "snowflake" else step)
+    _show(source, engine.branch_plan(target))
     if args.print:
         return 0
     try:
@@ -91,8 +91,7 @@ def _drop(project: Project, args: argparse.Namespace) -> int:
     if args.name not in created:
         raise CliError(f"no environment '{args.name}' was created here{did_you_mean(args.name, created)}")
     engine = engine_of(project, created[args.name])
-    for step in engine.drop_plan():
-        print(f"{step};" if created[args.name].engine == "snowflake" else step)
+    _show(created[args.name], engine.drop_plan())
     if args.print:
         return 0
     try:
@@ -102,6 +101,12 @@ def _drop(project: Project, args: argparse.Namespace) -> int:
     forget_environment(project.root, args.name)
     print(f"dropped environment '{args.name}'")
     return 0
+
+
+def _show(env: Environment, plan: list[str]) -> None:
+    """Print what is about to run: SQL statements on Snowflake, steps on DuckDB."""
+    for step in plan:
+        print(f"{step};" if env.engine == "snowflake" else step)
 
 
 def _list(project: Project, args: argparse.Namespace) -> int:

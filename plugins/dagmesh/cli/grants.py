@@ -28,13 +28,15 @@ def run(args: argparse.Namespace) -> int:
     broken = [n for n in names if n not in project.domains]
     if broken:
         raise CliError(f"{', '.join(broken)}: config errors (run dagmesh validate)", code=1)
-    plans = {name: domain_access(project.domains[name], analysis.graph) for name in names}
-    if not any(engine.grant_sql(plan) for plan in plans.values()):
+    statements = {
+        name: engine.grant_sql(domain_access(project.domains[name], analysis.graph)) for name in names
+    }
+    if not any(statements.values()):
         print(f"-- {engine.describe()} has no access control: there is nothing to grant.")
         return 0
     print(f"-- Access control for {engine.describe()}; certify runs these after every publish.")
-    for name, plan in plans.items():
+    for name, domain_statements in statements.items():
         print(f"\n-- {name}")
-        for statement in engine.grant_sql(plan):
+        for statement in domain_statements:
             print(f"{statement};")
     return 0

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dagmesh.cli.common import CliError, find_project
-from dagmesh.cli.validate import github_annotation
+from dagmesh.cli.common import CliError, add_format_argument, find_project, print_problems
 from dagmesh.errors import ConfigError
 
 #: Used when the project has no .sqlfluff of its own.
@@ -22,7 +21,7 @@ def add_parser(commands: Any, shared: argparse.ArgumentParser) -> None:
         description="Lint SQL files with sqlfluff (Snowflake dialect, the project's .sqlfluff).",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: sql/)")
-    parser.add_argument("--format", choices=("text", "github"), default="text")
+    add_format_argument(parser)
 
 
 def lint(root: Path, paths: list[str]) -> list[ConfigError]:
@@ -58,11 +57,9 @@ def lint(root: Path, paths: list[str]) -> list[ConfigError]:
 def run(args: argparse.Namespace) -> int:
     root = find_project(args.project)
     problems = lint(root, args.paths or ["sql"])
-    for problem in problems:
-        print(github_annotation(problem) if args.format == "github" else problem)
-    errors = [p for p in problems if p.is_error]
+    errors = print_problems(problems, args.format)
     if problems:
-        print(f"{len(errors)} violation(s) in {len({p.path for p in problems})} file(s)")
+        print(f"{len(problems)} violation(s) in {len({p.path for p in problems})} file(s)")
     else:
         print("ok: no lint violations")
     return 1 if errors else 0

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dagmesh.cli.common import CliError, find_project
+from dagmesh.cli.common import CliError, add_format_argument, find_project, print_problems
 from dagmesh.config.files import GitError
 from dagmesh.config.project import load_project
-from dagmesh.errors import ConfigError
 from dagmesh.mesh.validation import validate
 
 
@@ -24,12 +23,7 @@ def add_parser(commands: Any, shared: argparse.ArgumentParser) -> None:
         metavar="GIT_REF",
         help="also report breaking changes to output-port contracts since this git revision",
     )
-    parser.add_argument(
-        "--format",
-        choices=("text", "github"),
-        default="text",
-        help="github: GitHub Actions annotations (::error file=...)",
-    )
+    add_format_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,19 +33,10 @@ def run(args: argparse.Namespace) -> int:
     except GitError as exc:
         raise CliError(f"cannot read --base {args.base}: {exc}") from exc
     problems = project.diagnostics.sorted()
-    for problem in problems:
-        print(github_annotation(problem) if args.format == "github" else problem)
-    errors = [p for p in problems if p.is_error]
-    warnings = [p for p in problems if not p.is_error]
+    errors = print_problems(problems, args.format)
     if problems:
         files = len({p.path for p in problems})
-        print(f"{len(errors)} error(s), {len(warnings)} warning(s) in {files} file(s)")
+        print(f"{errors} error(s), {len(problems) - errors} warning(s) in {files} file(s)")
     else:
         print(f"ok: {len(project.domain_files)} domains, no problems")
     return 1 if errors else 0
-
-
-def github_annotation(problem: ConfigError) -> str:
-    """A GitHub Actions workflow command that annotates the file and line."""
-    message = problem.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return f"::{problem.severity} file={problem.path},line={problem.line},col={problem.col}::{message}"
