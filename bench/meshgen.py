@@ -198,8 +198,11 @@ def write_hand_written(project: Path, target: Path) -> int:
             f"P = {str(project)!r}",
             f"W = dict(project_dir=P, domain={name!r}, pool={pool!r})",
         ]
+        waits = any(e.via == "sensor" for e in edges)
         if domain.schedule.kind == "cron":
-            schedule = f"CronTriggerTimetable({domain.schedule.cron!r}, timezone='UTC')"
+            schedule = (
+                f"CronTriggerTimetable({domain.schedule.cron!r}, timezone='UTC', run_immediately={waits})"
+            )
         else:
             assets = ", ".join(
                 f"Asset(uri='mesh://bench/{e.consume.port.domain}/{e.consume.port.port}', "
@@ -225,14 +228,20 @@ def write_hand_written(project: Path, target: Path) -> int:
             ") as dag:",
         ]
         stages = []
-        sensors = sorted({e.upstream for e in edges if e.via == "sensor"})
+        sensors: dict[str, list[str]] = {}
+        for edge in edges:
+            if edge.via == "sensor":
+                sensors.setdefault(edge.upstream, []).append(edge.consume.port.port)
         if sensors:
             lines.append("    with TaskGroup('wait_for_upstream') as wait:")
-            for upstream in sensors:
-                cron = loaded.domains[upstream].schedule.cron
+            for upstream, ports in sensors.items():
+                inlets = ", ".join(
+                    f"Asset(uri='mesh://bench/{upstream}/{p}', name='bench.{upstream}.{p}', group='dagmesh')"
+                    for p in ports
+                )
                 lines.append(
-                    f"        UpstreamCertifiedSensor(task_id={upstream!r}, upstream={upstream!r}, "
-                    f"upstream_cron={cron!r}, timezone='UTC', mode='poke', deferrable=False, "
+                    f"        UpstreamCertifiedSensor(task_id={upstream!r}, project_dir=P, "
+                    f"upstream={upstream!r}, port_assets=[{inlets}], mode='poke', deferrable=False, "
                     "poke_interval=60.0, timeout=21600.0, retries=0)"
                 )
             stages.append("wait")

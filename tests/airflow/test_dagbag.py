@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,10 @@ DOMAINS = ["launch_analytics", "payer", "payer_dw", "physician", "physician_dw",
 STAGES = ("check_inputs", "build", "test", "certify")
 
 
-def load_dagbag() -> Any:
+def load_dagbag(folder: Path = REPO / "dags") -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(REPO / "dags"))
+    return DagBag(dag_folder=str(folder))
 
 
 @pytest.fixture
@@ -92,8 +91,15 @@ def test_domain_dags_carry_owner_tags_docs_params_and_one_active_run(dagbag: Any
     assert dag.default_args["owner"] == "mdm-team"
     assert dag.default_args["retries"] == 2
     assert "Golden record of the US physicians" in dag.doc_md
-    assert "physician.physician" in dag.doc_md and "physician_dw" in dag.doc_md
+    assert "`physician.physician`" in dag.doc_md
     assert dag.params["full_refresh"] is False
+
+
+def test_the_dag_names_the_config_version_it_was_built_from(project_env: Path) -> None:
+    from dagmesh.config.project import load_project
+
+    version = load_project(project_env).config_version("physician")
+    assert f"**Config version:** `{version}`" in load_dagbag().dags["physician"].doc_md
 
 
 def test_schedules_follow_the_config(dagbag: Any) -> None:
@@ -112,7 +118,7 @@ def test_schedules_follow_the_config(dagbag: Any) -> None:
     }
 
 
-def test_a_cron_consumer_waits_for_each_cron_upstream_at_the_aligned_date(dagbag: Any) -> None:
+def test_a_cron_consumer_waits_for_each_cron_upstream_it_consumes(dagbag: Any) -> None:
     dag = dagbag.dags["payer_dw"]
     sensors = {t.task_id: t for t in dag.tasks if t.task_id.startswith("wait_for_upstream.")}
     assert sorted(sensors) == [
@@ -124,8 +130,13 @@ def test_a_cron_consumer_waits_for_each_cron_upstream_at_the_aligned_date(dagbag
     assert physician.external_dag_id == "physician"
     assert physician.external_task_ids == ["certify.publish"]
     assert physician.mode == "poke"
-    run_at = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
-    assert physician.execution_date_fn(run_at) == datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
+    # It reads the upstream's certifications from its ports' Asset events.
+    assert [a.uri for a in physician.inlets] == ["mesh://pharma/physician/physician"]
+    assert sorted(a.uri for a in sensors["wait_for_upstream.payer"].inlets) == [
+        "mesh://pharma/payer/formulary",
+        "mesh://pharma/payer/payer_plan",
+    ]
+    assert "## Waits for" in dag.doc_md
     assert all(not t.task_id.startswith("wait_for") for t in dagbag.dags["physician_dw"].tasks)
 
 
@@ -156,9 +167,13 @@ def test_an_on_upstream_condition_becomes_the_asset_expression(project_env: Path
     ]
 
 
-def test_domains_have_no_start_date_so_unpausing_waits_for_the_next_tick(dagbag: Any) -> None:
+def test_unpausing_runs_the_latest_tick_only_of_cron_domains_that_wait_for_upstreams(dagbag: Any) -> None:
     assert all(dag.start_date is None for dag in dagbag.dags.values())
     assert all(dag.catchup is False for dag in dagbag.dags.values())
+    # payer_dw's sensors wait for its upstreams' certifications of that period...
+    assert dagbag.dags["payer_dw"].timetable.run_immediately is True
+    # ...while a domain that reads raw sources waits for its next tick (or a trigger).
+    assert {dagbag.dags[d].timetable.run_immediately for d in ("payer", "physician", "product")} == {False}
 
 
 def test_sensors_can_defer_instead_of_poking(project_env: Path) -> None:

@@ -13,6 +13,7 @@ from dagmesh.airflow.runtime import build_context
 from dagmesh.stages.context import StageFailure
 from tests.airflow.test_dagbag import DOMAINS, load_dagbag
 from tests.helpers import certify_domain, dagmesh
+from tests.support.dag_processor import DagProcessor
 
 
 def edit(project: Path, relative: str, old: str, new: str) -> None:
@@ -22,10 +23,10 @@ def edit(project: Path, relative: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def the_import_error(bag: Any) -> str:
+def the_import_error(bag: Any, dag_file: str) -> str:
     (key, message), *others = bag.import_errors.items()
     assert not others, bag.import_errors
-    assert key.endswith("dags/dagmesh_dags.py")
+    assert key.endswith(dag_file)
     return str(message)
 
 
@@ -40,9 +41,10 @@ def test_a_yaml_syntax_error_hides_only_its_domain(project_env: Path) -> None:
     bag = load_dagbag()
 
     assert sorted(bag.dag_ids) == [d for d in DOMAINS if d != "physician"]
-    message = the_import_error(bag)
+    message = the_import_error(bag, "dags/domains/physician.py")
     assert "domain physician is not loaded" in message
     assert "dag_configs/mastered/physician.yaml:13:93: error: invalid YAML" in message
+    assert "Traceback" not in message
 
 
 def test_a_broken_sql_reference_hides_only_its_domain(project_env: Path) -> None:
@@ -56,7 +58,7 @@ def test_a_broken_sql_reference_hides_only_its_domain(project_env: Path) -> None
     bag = load_dagbag()
 
     assert sorted(bag.dag_ids) == [d for d in DOMAINS if d != "physician_dw"]
-    message = the_import_error(bag)
+    message = the_import_error(bag, "dags/domains/physician_dw.py")
     assert (
         "sql/physician_dw/fact_calls.sql:10:15: error: ref('dim_physicians'): domain physician_dw has no "
         "model 'dim_physicians' (did you mean 'dim_physician'?)"
@@ -80,16 +82,50 @@ def test_a_cycle_hides_the_domains_on_it_and_names_the_cycle(project_env: Path) 
     bag = load_dagbag()
 
     assert sorted(bag.dag_ids) == ["launch_analytics", "payer", "physician", "product"]
-    message = the_import_error(bag)
-    assert "dependency cycle: payer_dw -> physician_dw -> payer_dw" in message
-    assert "dag_configs/integrated/physician_dw.yaml:12:5" in message
-    assert "dag_configs/integrated/payer_dw.yaml:14:5" in message
+    errors = {key.rsplit("/", 1)[-1]: str(message) for key, message in bag.import_errors.items()}
+    assert sorted(errors) == ["payer_dw.py", "physician_dw.py"]
+    for message in errors.values():
+        assert "dependency cycle: payer_dw -> physician_dw -> payer_dw" in message
+    assert "dag_configs/integrated/physician_dw.yaml:12:5" in errors["physician_dw.py"]
+    assert "dag_configs/integrated/payer_dw.yaml:14:5" in errors["payer_dw.py"]
+
+
+def test_a_consumer_of_a_broken_domain_keeps_every_input_and_its_schedule(project_env: Path) -> None:
+    before = load_dagbag().dags["launch_analytics"]
+    edit(project_env, "dag_configs/integrated/payer_dw.yaml", 'schedule: "0 6 * * *"', 'schedule: "0 6 * *"')
+
+    after = load_dagbag().dags["launch_analytics"]
+
+    uris = {a.uri for a in after.timetable.asset_condition.objects}
+    assert "mesh://pharma/payer_dw/physician_access" in uris
+    assert after.timetable.asset_condition == before.timetable.asset_condition
+    assert after.doc_md == before.doc_md
+    assert [t.task_id for t in after.tasks] == [t.task_id for t in before.tasks]
+
+
+def test_a_domain_without_a_dag_file_is_reported_by_the_index_file(project_env: Path) -> None:
+    (project_env / "dags" / "domains" / "product.py").unlink()
+    (project_env / "dags" / "domains" / "old_domain.py").write_text("# left behind\n")
+
+    bag = load_dagbag(project_env / "dags")
+
+    assert "product" not in bag.dag_ids
+    errors = {key.rsplit("/", 1)[-1]: str(message) for key, message in bag.import_errors.items()}
+    assert "dags/ is out of sync with dag_configs/" in errors["dagmesh_dags.py"]
+    assert (
+        "dag_configs/mastered/product.yaml:1:1: error: domain product has no DAG file dags/domains/product.py"
+        in errors["dagmesh_dags.py"]
+    )
+    assert (
+        "dags/domains/old_domain.py:1:1: error: dags/domains/old_domain.py belongs to no domain"
+        in (errors["dagmesh_dags.py"])
+    )
 
 
 def test_a_valid_mesh_has_no_placeholder_and_no_import_errors(project_env: Path) -> None:
-    bag = load_dagbag()
+    bag = load_dagbag(project_env / "dags")
     assert bag.import_errors == {}
-    assert "dagmesh_config_errors" not in bag.dag_ids
+    assert sorted(bag.dag_ids) == DOMAINS
 
 
 def test_a_task_of_a_domain_whose_config_broke_stops_before_touching_the_warehouse(seeded: Path) -> None:
@@ -137,3 +173,35 @@ def test_running_a_mesh_with_a_broken_domain_runs_the_rest_and_keeps_its_data(se
     assert "1/2 domains certified" in done.stdout
     with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb")) as con:
         assert con.execute("SELECT * FROM product.product ORDER BY ndc").fetchall() == before
+
+
+@pytest.mark.e2e
+def test_in_the_dag_processor_a_broken_domain_leaves_every_other_dag_active(
+    project: Path, tmp_path: Path
+) -> None:
+    processor = DagProcessor(project, tmp_path / "airflow")
+    processor.parse()
+    assert processor.active() == DOMAINS and processor.import_errors() == {}
+    schedule = processor.asset_expression("launch_analytics")
+    assert "mesh://pharma/payer_dw/physician_access" in schedule
+    edit(project, "dag_configs/integrated/payer_dw.yaml", 'schedule: "0 6 * * *"', 'schedule: "0 6 * *"')
+
+    processor.parse()
+
+    assert processor.active() == [d for d in DOMAINS if d != "payer_dw"]
+    assert processor.dags()["payer_dw"].has_import_errors
+    errors = processor.import_errors()
+    assert list(errors) == ["domains/payer_dw.py"]
+    assert errors["domains/payer_dw.py"].startswith("MeshConfigInvalid: domain payer_dw is not loaded:\n")
+    assert (
+        "dag_configs/integrated/payer_dw.yaml:7:11: error: schedule '0 6 * *' is not a valid cron expression"
+        in errors["domains/payer_dw.py"]
+    )
+    assert "Traceback" not in errors["domains/payer_dw.py"]
+    # Its consumer keeps every input (and waits): not re-wired while payer_dw is broken.
+    assert processor.asset_expression("launch_analytics") == schedule
+
+    edit(project, "dag_configs/integrated/payer_dw.yaml", 'schedule: "0 6 * *"', 'schedule: "0 6 * * *"')
+    processor.parse()
+
+    assert processor.active() == DOMAINS and processor.import_errors() == {}

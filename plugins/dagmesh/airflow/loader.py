@@ -1,14 +1,16 @@
-"""The entry point of ``dags/``: every domain's DAG from the project's configs.
+"""What Airflow's DAG files call: one domain's DAG per file, and the check that files are in sync.
 
-One broken domain must not take the others down. The loader builds the DAG of
-every domain whose config and SQL are valid and, when some are broken, adds one
-placeholder DAG whose ``validate()`` raises :class:`MeshConfigInvalid` with every
-problem as ``path:line:col: error: message``. The DagBag validates each DAG on its
-own, so the placeholder lands in ``import_errors`` (the "DAG Import Errors" of the
-UI) while the valid domains load normally.
+``dags/domains/<domain>.py`` calls :func:`domain_dag`, which loads ``mesh.yaml``, the
+domain and its direct upstreams, and builds the domain's DAG. When the domain's config
+or SQL is broken it returns a placeholder whose ``validate()`` raises
+:class:`MeshConfigInvalid` with every problem as ``path:line:col: error: message``:
+the DAG processor records that as the import error of this file only, so the other
+domains (other files) stay active. The message is the whole import error, without a
+traceback.
 
-When Airflow runs a single task it sets the parsing context's dag id; then only
-that domain's DAG is built.
+A consumer never depends on its upstreams' configs for its shape (see
+:func:`dagmesh.mesh.graph.effective_via`): while an upstream is broken, the consumer
+keeps every input and waits.
 """
 
 from __future__ import annotations
@@ -16,58 +18,99 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from airflow.sdk import DAG, get_parsing_context
+from airflow.sdk import DAG
 
+from dagmesh.airflow.dag_files import (
+    DOMAIN_DAGS_DIR,
+    INDEX_FILE,
+    dag_file_problems,
+    domain_dag_text,
+    domain_of,
+    existing_dag_files,
+)
 from dagmesh.config.environments import active_environment_name
-from dagmesh.config.project import load_project
+from dagmesh.config.files import DiskFiles
+from dagmesh.config.project import CONFIG_DIR, MESH_PATH, load_project
 from dagmesh.errors import ConfigError
 from dagmesh.mesh.analysis import analyze
 
-#: The dag id of the placeholder that carries config errors into ``import_errors``.
-CONFIG_ERRORS_DAG_ID = "dagmesh_config_errors"
 PROJECT_DIR_VAR = "DAGMESH_PROJECT_DIR"
 
 
 class MeshConfigInvalid(Exception):
-    """Some domains of the mesh have config or SQL errors and get no DAG."""
+    """A domain's config or SQL has errors (or ``dags/`` is out of sync); it gets no DAG."""
 
 
 class ConfigErrorsDag(DAG):
-    """A DAG that refuses validation, so its message becomes an import error."""
+    """A DAG that refuses validation, so its message becomes this file's import error."""
 
     def validate(self) -> None:
         raise MeshConfigInvalid(self.doc_md or "invalid mesh configuration")
 
 
-def project_dir_for(dags_file: str) -> Path:
-    """The project a ``dags/`` file belongs to: ``$DAGMESH_PROJECT_DIR`` or the parent of dags/."""
+def project_dir_for(dag_file: str) -> Path:
+    """The project a DAG file belongs to: ``$DAGMESH_PROJECT_DIR``, or the nearest folder
+    above the file that holds ``dag_configs/mesh.yaml``."""
     configured = os.environ.get(PROJECT_DIR_VAR)
-    return Path(configured) if configured else Path(dags_file).resolve().parent.parent
+    if configured:
+        return Path(configured)
+    here = Path(dag_file).resolve().parent
+    for candidate in (here, *here.parents):
+        if (candidate / MESH_PATH).is_file():
+            return candidate
+    return here.parent
 
 
-def load_mesh_dags(dags_file: str) -> dict[str, DAG]:
-    """The DAGs for the project of ``dags_file``, by dag id (put them in the module globals)."""
-    requested = get_parsing_context().dag_id
-    project = load_project(project_dir_for(dags_file), only=requested)
+def domain_dag(dag_file: str) -> DAG:
+    """The DAG of the domain named after ``dag_file`` (or a placeholder carrying its problems)."""
+    name = domain_of(dag_file)
+    project = load_project(project_dir_for(dag_file), only=name)
     analysis = analyze(project)
-    from dagmesh.airflow.factory import build_dags
+    if name in analysis.buildable():
+        from dagmesh.airflow.factory import build_dags
 
-    environment = active_environment_name(project.mesh) if project.mesh else ""
-    dags: dict[str, DAG] = dict(build_dags(analysis, environment, only=requested))
-    if requested is not None:
-        return dags
-    broken = analysis.broken()
-    if broken:
-        dags[CONFIG_ERRORS_DAG_ID] = _errors_dag(broken)
-    return dags
+        assert project.mesh is not None
+        return build_dags(analysis, active_environment_name(project.mesh), only=name)[name]
+    problems = analysis.broken().get(name)
+    if problems is None:
+        lines = [
+            f"domain {name} is not loaded: no file in {CONFIG_DIR}/ defines it "
+            f"(delete {DOMAIN_DAGS_DIR}/{name}.py, or run `dagmesh dags`)"
+        ]
+    elif problems:
+        lines = [f"domain {name} is not loaded:"] + [f"  {p}" for p in problems]
+    else:
+        lines = [f"domain {name} is not loaded: it depends on a broken domain"]
+    return ConfigErrorsDag(name, schedule=None, doc_md="\n".join(lines))
 
 
-def _errors_dag(broken: dict[str, list[ConfigError]]) -> DAG:
-    lines = []
-    for name in sorted(broken):
-        problems = broken[name] or []
-        if problems:
-            lines += [f"domain {name} is not loaded:"] + [f"  {p}" for p in problems]
-        else:
-            lines.append(f"domain {name} is not loaded: it depends on a broken domain")
-    return ConfigErrorsDag(CONFIG_ERRORS_DAG_ID, schedule=None, doc_md="\n".join(lines))
+def check_dag_files(index_file: str) -> dict[str, DAG]:
+    """For ``dags/dagmesh_dags.py``: a placeholder whose import error lists domains without a
+    DAG file and DAG files without a domain; nothing when ``dags/`` is in sync. The file
+    builds no real DAG, so its import error deactivates nothing."""
+    problems = _out_of_sync(project_dir_for(index_file))
+    if not problems:
+        return {}
+    lines = ["dags/ is out of sync with dag_configs/:"] + [f"  {p}" for p in problems]
+    return {"dagmesh_dag_files": ConfigErrorsDag("dagmesh_dag_files", schedule=None, doc_md="\n".join(lines))}
+
+
+def _out_of_sync(root: Path) -> list[ConfigError]:
+    """Cheap in the usual case (file names and the DAG files' text); the configs are read
+    only when a config file is not named after its domain or something is out of sync."""
+    configs = DiskFiles(root).list(CONFIG_DIR, (".yaml", ".yml"))
+    config_stems = {Path(p).stem for p in configs if p != MESH_PATH}
+    existing = existing_dag_files(root)
+    if (
+        config_stems == set(existing)
+        and all(text == domain_dag_text(name) for name, text in existing.items())
+        and (root / INDEX_FILE).is_file()
+    ):
+        return []
+    project = load_project(root)
+    problems = dag_file_problems(root, project.domain_files)
+    for path in project.unnamed_files:
+        problems += [p for p in project.diagnostics.errors if p.path == path] or [
+            ConfigError(path, 1, 1, "the domain this file defines cannot be read: it gets no DAG")
+        ]
+    return problems

@@ -8,11 +8,12 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
-from dagmesh.cli.common import CliError
+from dagmesh.cli.common import CliError, Terminated, stop_on_sigterm
 
 #: Subcommands and the module implementing each (imported only when used).
 COMMANDS = {
     "validate": "dagmesh.cli.validate",
+    "dags": "dagmesh.cli.dags",
     "lint": "dagmesh.cli.lint",
     "graph": "dagmesh.cli.graph",
     "seed": "dagmesh.cli.seed",
@@ -46,11 +47,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     command = import_module(COMMANDS[args.command])
+    stop_on_sigterm()
     try:
         return int(command.run(args) or 0)
     except CliError as exc:
         print(f"dagmesh {args.command}: error: {exc}", file=sys.stderr)
         return exc.code
+    except Terminated:
+        print(f"dagmesh {args.command}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"dagmesh {args.command}: interrupted", file=sys.stderr)
         return 130

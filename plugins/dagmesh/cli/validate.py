@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from dagmesh.airflow.dag_files import dag_file_problems
 from dagmesh.cli.common import CliError, add_format_argument, find_project, print_problems
 from dagmesh.config.files import GitError
 from dagmesh.config.project import load_project
@@ -32,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         validate(project, base=args.base)
     except GitError as exc:
         raise CliError(f"cannot read --base {args.base}: {exc}") from exc
+    # Airflow parses one DAG file per domain: a domain without one would silently get no DAG.
+    project.diagnostics.extend(dag_file_problems(project.root, project.domain_files))
     problems = project.diagnostics.sorted()
     errors = print_problems(problems, args.format)
     if problems:

@@ -17,7 +17,7 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 CACHE_VAR = "DAGMESH_PARSE_CACHE"
 _PARSER_MODULES = (
@@ -54,11 +54,25 @@ def key(*parts: str) -> str:
 
 
 class ParseCache:
-    """Results by key, one small file per entry, so a partial load reads only what it needs."""
+    """Results by key, one small file per entry, so a partial load reads only what it needs.
+
+    Entries read or written are also kept in memory for the rest of the process (keys name
+    content, so they never go stale): a DagBag that loads every domain's DAG file reads
+    each shared entry (``mesh.yaml``, an upstream) from disk once.
+    """
+
+    _memory: ClassVar[dict[tuple[Path, str], Any]] = {}
+    MEMORY_LIMIT: ClassVar[int] = 100_000
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
         self._used: set[str] = set()
+
+    def _remember(self, cache_key: str, value: Any) -> None:
+        assert self.directory is not None
+        if len(self._memory) >= self.MEMORY_LIMIT:
+            self._memory.clear()
+        self._memory[(self.directory, cache_key)] = value
 
     @classmethod
     def for_project(cls, root: Path) -> ParseCache:
@@ -69,18 +83,23 @@ class ParseCache:
     def get(self, cache_key: str) -> Any:
         if self.directory is None:
             return None
+        if (self.directory, cache_key) in self._memory:
+            self._used.add(cache_key)
+            return self._memory[(self.directory, cache_key)]
         try:
             with (self.directory / cache_key).open("rb") as handle:
                 value = pickle.load(handle)
         except Exception:  # missing, truncated or foreign: parse again
             return None
         self._used.add(cache_key)
+        self._remember(cache_key, value)
         return value
 
     def put(self, cache_key: str, value: Any) -> None:
         self._used.add(cache_key)
         if self.directory is None:
             return
+        self._remember(cache_key, value)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile("wb", dir=self.directory, prefix=".", delete=False) as handle:

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import builtins
+import functools
 import os
 import subprocess
 from pathlib import Path, PurePosixPath
@@ -23,6 +25,10 @@ class ProjectFiles(Protocol):
 
     def read(self, relative: str) -> str | None:
         """The file's text, or ``None`` when it does not exist."""
+        ...
+
+    def find(self, directory: str, stem: str, suffixes: tuple[str, ...]) -> builtins.list[str]:
+        """Relative paths of the files named ``<stem><suffix>`` anywhere under ``directory``."""
         ...
 
 
@@ -43,6 +49,32 @@ class DiskFiles:
             return (self.root / relative).read_text(encoding="utf-8")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
+
+    def find(self, directory: str, stem: str, suffixes: tuple[str, ...]) -> builtins.list[str]:
+        """Without listing the files: one ``stat`` per folder (the folders are listed once per
+        process). A folder created since is missed; callers fall back to :meth:`list`."""
+        found = []
+        for folder in _folders(str(self.root / directory)):
+            for suffix in suffixes:
+                if os.path.isfile(os.path.join(folder, stem + suffix)):
+                    prefix = os.path.relpath(folder, self.root).replace(os.sep, "/")
+                    found.append(f"{prefix}/{stem}{suffix}")
+        return sorted(found)
+
+
+@functools.lru_cache(maxsize=16)
+def _folders(top: str) -> tuple[str, ...]:
+    """Every folder under ``top`` (itself included), hidden ones left out."""
+    found, stack = [], [top]
+    while stack:
+        folder = stack.pop()
+        found.append(folder)
+        try:
+            with os.scandir(folder) as entries:
+                stack.extend(e.path for e in entries if e.is_dir() and not e.name.startswith("."))
+        except OSError:
+            continue
+    return tuple(found)
 
 
 def _hidden(path: Path | PurePosixPath) -> bool:
@@ -94,3 +126,6 @@ class GitFiles:
             return self._git("show", f"{self.revision}:{self.prefix}{relative}")
         except GitError:
             return None
+
+    def find(self, directory: str, stem: str, suffixes: tuple[str, ...]) -> builtins.list[str]:
+        return [p for p in self.list(directory, suffixes) if PurePosixPath(p).stem == stem]

@@ -131,7 +131,7 @@ def _check_consumes(analysis: MeshAnalysis, domain: Domain) -> None:
 
 
 def _check_via(analysis: MeshAnalysis, domain: Domain, upstream: Domain, consume: Consume) -> None:
-    via = effective_via(domain, upstream, consume)
+    via = effective_via(domain, consume)
     if via == "sensor":
         if domain.schedule.kind == "on_upstream":
             analysis.report(
@@ -147,11 +147,16 @@ def _check_via(analysis: MeshAnalysis, domain: Domain, upstream: Domain, consume
                 if upstream.schedule.kind == "on_upstream"
                 else "it only runs when triggered by hand"
             )
+            why = (
+                "uses via: sensor"
+                if consume.via == "sensor"
+                else f"is waited for with a sensor ({domain.name} runs on a cron schedule)"
+            )
             analysis.report(
                 domain.name,
                 consume.loc,
-                f"'{consume.port}' uses via: sensor, but {upstream.name} is not on a cron schedule: "
-                f"{reason}. Use via: asset (and schedule: on_upstream), "
+                f"'{consume.port}' {why}, but {upstream.name} is not on a cron schedule: "
+                f"{reason}. Use schedule: on_upstream for {domain.name} (and via: asset), "
                 f"or give {upstream.name} a cron schedule",
             )
     elif domain.schedule.kind == "cron":
@@ -167,12 +172,7 @@ def _check_schedule(analysis: MeshAnalysis, domain: Domain) -> None:
     schedule = domain.schedule
     if schedule.kind != "on_upstream":
         return
-    project = analysis.project
-    asset_inputs = {
-        c.port
-        for c in domain.consumes
-        if effective_via(domain, project.domains.get(c.port.domain), c) == "asset"
-    }
+    asset_inputs = {c.port for c in domain.consumes if effective_via(domain, c) == "asset"}
     if not asset_inputs:
         analysis.report(
             domain.name,

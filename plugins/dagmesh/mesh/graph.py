@@ -107,22 +107,26 @@ class Edge:
     via: Via
 
 
-def effective_via(consumer: Domain, upstream: Domain | None, consume: Consume) -> Via:
+def effective_via(consumer: Domain, consume: Consume) -> Via:
     """How a dependency is orchestrated when the config does not say.
 
-    A cron (or manual) consumer of a cron upstream waits with a sensor at the aligned
-    logical date; everything else is chained by Assets.
+    A cron-scheduled consumer waits for each upstream with a sensor at the aligned
+    logical date; everything else is chained by Assets. The choice depends on the
+    consumer's own config only, so a consumer's DAG never changes shape because an
+    upstream's config changed or broke.
     """
     if consume.via is not None:
         return consume.via
-    upstream_is_cron = upstream is not None and upstream.schedule.kind == "cron"
-    if consumer.schedule.kind in ("cron", "manual") and upstream_is_cron:
-        return "sensor"
-    return "asset"
+    return "sensor" if consumer.schedule.kind == "cron" else "asset"
 
 
 class MeshGraph:
-    """Domains and their consumes-edges; unknown upstream domains are ignored here."""
+    """Domains and their consumes-edges.
+
+    ``edges`` holds every consume of the given domains, also those whose upstream is
+    not among them (its config is broken, or it does not exist): a consumer keeps all
+    its inputs. Ordering and ancestry only follow edges between the given domains.
+    """
 
     def __init__(self, domains: Mapping[str, Domain], layers: Iterable[str] = ()) -> None:
         self.domains = dict(domains)
@@ -130,20 +134,15 @@ class MeshGraph:
         self._ordered_names = sorted(
             self.domains, key=lambda n: (rank.get(self.domains[n].layer, len(rank)), n)
         )
-        self.edges: list[Edge] = []
-        for name in self._ordered_names:
-            domain = self.domains[name]
-            for consume in domain.consumes:
-                upstream = self.domains.get(consume.port.domain)
-                if upstream is None:
-                    continue
-                self.edges.append(
-                    Edge(name, upstream.name, consume, effective_via(domain, upstream, consume))
-                )
+        self.edges: list[Edge] = [
+            Edge(name, consume.port.domain, consume, effective_via(self.domains[name], consume))
+            for name in self._ordered_names
+            for consume in self.domains[name].consumes
+        ]
         self._up: dict[str, list[str]] = {n: [] for n in self.domains}
         self._down: dict[str, list[str]] = {n: [] for n in self.domains}
         for edge in self.edges:
-            if edge.upstream not in self._up[edge.consumer]:
+            if edge.upstream in self.domains and edge.upstream not in self._up[edge.consumer]:
                 self._up[edge.consumer].append(edge.upstream)
                 self._down[edge.upstream].append(edge.consumer)
         self._order, self.cycles = toposort(self._ordered_names, self._up)

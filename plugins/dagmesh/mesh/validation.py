@@ -45,8 +45,10 @@ def check_alignment(analysis: MeshAnalysis) -> None:
     assert mesh is not None
     for edge in analysis.graph.edges:
         consumer = analysis.project.domains[edge.consumer]
-        upstream = analysis.project.domains[edge.upstream]
-        if edge.via != "sensor" or not consumer.schedule.cron or not upstream.schedule.cron:
+        upstream = analysis.project.domains.get(edge.upstream)
+        if edge.via != "sensor" or upstream is None or not consumer.schedule.cron:
+            continue
+        if not upstream.schedule.cron:
             continue
         found = alignment_problem(
             upstream.name,
