@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 
 from dagmesh.mesh.schedules import aligned_upstream_tick
 from tests.airflow.test_dag_runs import domain_dag
-from tests.helpers import certify_domain
+from tests.helpers import certify_domain, dag_test_in_a_fresh_process, task_log
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -96,13 +96,33 @@ def test_launch_analytics_certifies_once_the_lagging_input_catches_up(mesh_env: 
 
 
 def forget_runs(*dag_ids: str) -> None:
-    """Sensors look runs up in the session's shared metadata DB: start from a clean history."""
+    """Sensors look certifications up in the session's shared metadata DB: start from a clean
+    history (runs, and the Asset events the domains' certifications emitted)."""
     from airflow.api.common.delete_dag import delete_dag
     from airflow.exceptions import DagNotFound
+    from airflow.models.asset import AssetEvent
+    from airflow.settings import Session
+    from sqlalchemy import delete
 
     for dag_id in dag_ids:
         with contextlib.suppress(DagNotFound):
             delete_dag(dag_id)
+    with Session() as session:
+        session.execute(delete(AssetEvent).where(AssetEvent.source_dag_id.in_(dag_ids)))
+        session.commit()
+
+
+def task_states(dag_id: str) -> dict[str, str]:
+    """The task states of the latest run of ``dag_id`` in the session's metadata DB."""
+    from airflow.models import DagRun
+    from airflow.settings import Session
+    from sqlalchemy import select
+
+    with Session() as session:
+        run = session.scalars(
+            select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.run_after.desc()).limit(1)
+        ).one()
+        return {ti.task_id: ti.state for ti in run.get_task_instances(session=session)}
 
 
 def tick(cron: str, now: datetime) -> datetime:
@@ -110,14 +130,17 @@ def tick(cron: str, now: datetime) -> datetime:
     return aligned_upstream_tick(cron, now)
 
 
+CRONS = {"physician": "0 5 * * *", "payer": "0 3 * * *", "product": "0 4 * * *"}
+
+
 @pytest.mark.parametrize("mode", ["poke", "deferrable"])
-def test_a_manual_run_without_logical_date_waits_for_its_upstreams_latest_scheduled_runs(
+def test_a_manual_run_without_logical_date_goes_on_once_its_upstreams_certified_their_latest_ticks(
     mesh_env: Path, mode: str
 ) -> None:
     set_mesh(mesh_env, "mode: poke", f"mode: {mode}")
     forget_runs("physician", "payer", "product", "payer_dw")
     now = datetime.now(UTC)
-    for name, cron in (("physician", "0 5 * * *"), ("payer", "0 3 * * *"), ("product", "0 4 * * *")):
+    for name, cron in CRONS.items():
         run = domain_dag(name).test(logical_date=tick(cron, now))
         assert run.state == "success", name
 
@@ -130,46 +153,46 @@ def test_a_manual_run_without_logical_date_waits_for_its_upstreams_latest_schedu
     ]
 
 
-def test_a_sensor_whose_upstream_run_failed_fails_naming_that_run(mesh_env: Path, capfd: Any) -> None:
+def test_upstreams_triggered_by_hand_without_a_logical_date_certify_the_period(mesh_env: Path) -> None:
+    """The README's recipe: a person triggers the mastered domains; the cron warehouse follows."""
+    forget_runs("physician", "payer", "product", "payer_dw")
+    for name in CRONS:
+        run = domain_dag(name).test(logical_date=None)
+        assert run.state == "success" and run.logical_date is None, name
+
+    now = datetime.now(UTC)
+    run = domain_dag("payer_dw").test(logical_date=tick("0 6 * * *", now))  # its latest scheduled tick
+
+    assert run.state == "success"
+
+
+def test_sensors_wait_for_the_aligned_period_whatever_failed_and_time_out_saying_what_they_awaited(
+    mesh_env: Path,
+) -> None:
+    set_mesh(mesh_env, "poke_interval: 30s\n  timeout: 6h", "poke_interval: 1s\n  timeout: 3s")
     forget_runs("physician", "payer", "product", "payer_dw")
     now = datetime.now(UTC)
-    for name, cron in (("payer", "0 3 * * *"), ("product", "0 4 * * *")):
-        assert domain_dag(name).test(logical_date=tick(cron, now)).state == "success"
-    query(mesh_env, "DELETE FROM raw_ama.physicians")  # physician's check_inputs fails: an empty source
-    assert domain_dag("physician").test(logical_date=tick("0 5 * * *", now)).state == "failed"
-    capfd.readouterr()
+    assert domain_dag("payer").test(logical_date=tick(CRONS["payer"], now)).state == "success"
+    # product certified only for the period before: not this one.
+    yesterday = tick(CRONS["product"], now) - timedelta(days=1)
+    assert domain_dag("product").test(logical_date=yesterday).state == "success"
+    # physician's run for this period failed (an empty source): the sensor keeps waiting for a re-run.
+    query(mesh_env, "DELETE FROM raw_ama.physicians")
+    assert domain_dag("physician").test(logical_date=tick(CRONS["physician"], now)).state == "failed"
 
-    run = domain_dag("payer_dw").test(logical_date=None)
+    state, output = dag_test_in_a_fresh_process("payer_dw", mesh_env)
 
-    assert run.state == "failed"
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states["wait_for_upstream.physician"] == "failed"
+    assert state == "failed"
+    states = task_states("payer_dw")
+    assert states["wait_for_upstream.payer"] == "success"
+    assert states["wait_for_upstream.physician"] == states["wait_for_upstream.product"] == "failed"
     assert states["check_inputs.sources"] == "upstream_failed"
-    awaited = tick("0 5 * * *", now).isoformat()
-    output = capfd.readouterr().out
-    assert (
-        f"upstream failed: physician run with logical date {awaited} (task certify.publish) did not certify"
-        in output
-    )
+    for name in ("physician", "product"):
+        awaited = f"{tick(CRONS[name], now):%Y-%m-%d %H:%M} UTC or later"
+        assert (
+            f"timed out after 0:00:03 (sensors.timeout) waiting for {name} to certify a run for {awaited}"
+            in output
+        )
+    for name in ("physician", "product"):
+        assert "Traceback" not in task_log(output, f"wait_for_upstream.{name}")
     assert query(mesh_env, "SELECT COUNT(*) FROM mesh_meta.builds WHERE domain = 'payer_dw'") == [(0,)]
-
-
-def test_a_sensor_times_out_naming_the_upstream_run_it_waited_for(mesh_env: Path, capfd: Any) -> None:
-    set_mesh(mesh_env, "poke_interval: 2m\n  timeout: 6h", "poke_interval: 1s\n  timeout: 3s")
-    forget_runs("physician", "payer", "product", "payer_dw")
-    now = datetime.now(UTC)
-    for name, cron in (("payer", "0 3 * * *"), ("physician", "0 5 * * *")):
-        assert domain_dag(name).test(logical_date=tick(cron, now)).state == "success"
-    capfd.readouterr()
-
-    run = domain_dag("payer_dw").test(logical_date=None)  # product never ran
-
-    assert run.state == "failed"
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states["wait_for_upstream.product"] == "failed"
-    assert states["wait_for_upstream.physician"] == "success"
-    awaited = tick("0 4 * * *", now).isoformat()
-    assert (
-        f"timed out after 0:00:03 waiting for product run with logical date {awaited}"
-        in capfd.readouterr().out
-    )

@@ -41,6 +41,7 @@ from dagmesh.config.environments import environments, warehouse_pool
 from dagmesh.config.model import AssetCondition, Domain, Mesh, PortRef
 from dagmesh.mesh.analysis import MeshAnalysis
 from dagmesh.mesh.graph import Edge
+from dagmesh.mesh.schedules import human
 
 
 def port_asset(mesh: str, port: PortRef) -> Asset:
@@ -87,8 +88,10 @@ def build_dag(analysis: MeshAnalysis, domain: Domain, pool: str | None) -> DAG:
         stages: list[Any] = []
         sensor_edges = [e for e in edges if e.via == "sensor"]
         if sensor_edges:
-            with TaskGroup("wait_for_upstream", tooltip="Wait for cron-scheduled upstreams") as wait:
-                _sensors(analysis, sensor_edges)
+            with TaskGroup(
+                "wait_for_upstream", tooltip="Wait until cron-scheduled upstreams certified this period"
+            ) as wait:
+                _sensors(mesh, str(project.root), sensor_edges)
             stages.append(wait)
         with TaskGroup(
             "check_inputs", tooltip="Sources fresh; upstream ports certified and consistent"
@@ -139,7 +142,11 @@ def _schedule(mesh: Mesh, domain: Domain, edges: list[Edge]) -> Any:
     schedule = domain.schedule
     if schedule.kind == "cron":
         assert schedule.cron is not None
-        return CronTriggerTimetable(schedule.cron, timezone=mesh.defaults.timezone)
+        # A cron domain that waits for cron upstreams runs its latest tick as soon as it is
+        # unpaused (its sensors then wait for that period's upstream certifications); one
+        # that only reads raw sources waits for its next tick, or a trigger.
+        waits = any(e.via == "sensor" for e in edges)
+        return CronTriggerTimetable(schedule.cron, timezone=mesh.defaults.timezone, run_immediately=waits)
     if schedule.kind == "manual":
         return None
     inputs = [e.consume.port for e in edges if e.via == "asset"]
@@ -173,19 +180,18 @@ def _tags(mesh: Mesh, domain: Domain) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
-def _sensors(analysis: MeshAnalysis, edges: list[Edge]) -> None:
-    """One sensor per cron-scheduled upstream domain (the analysis admits no others)."""
-    mesh = analysis.project.mesh
-    assert mesh is not None
+def _sensors(mesh: Mesh, project_dir: str, edges: list[Edge]) -> None:
+    """One sensor per upstream domain waited for; it reads the upstream's schedule when it runs."""
     settings = mesh.sensors
-    for upstream in dict.fromkeys(e.upstream for e in edges):
-        upstream_cron = analysis.project.domains[upstream].schedule.cron
-        assert upstream_cron is not None
+    ports: dict[str, list[PortRef]] = {}
+    for edge in edges:
+        ports.setdefault(edge.upstream, []).append(edge.consume.port)
+    for upstream, refs in ports.items():
         UpstreamCertifiedSensor(
             task_id=upstream,
+            project_dir=project_dir,
             upstream=upstream,
-            upstream_cron=upstream_cron,
-            timezone=mesh.defaults.timezone,
+            port_assets=[port_asset(mesh.name, ref) for ref in refs],
             mode="poke",
             deferrable=settings.mode == "deferrable",
             poke_interval=settings.poke_interval.total_seconds(),
@@ -195,26 +201,47 @@ def _sensors(analysis: MeshAnalysis, edges: list[Edge]) -> None:
 
 
 def domain_doc(analysis: MeshAnalysis, domain: Domain, edges: list[Edge]) -> str:
-    """The DAG's ``doc_md``: what the domain is, who owns it, its ports and neighbours."""
+    """The DAG's ``doc_md``: what the domain is, who owns it, its ports, inputs and waits.
+
+    It is built from the domain's own config (and mesh.yaml) only, so another domain's
+    change never gives this DAG a new version; the config version names the exact
+    config and SQL the DAG was built from.
+    """
     mesh = analysis.project.mesh
     assert mesh is not None
     schedule = domain.schedule
-    when = {"cron": f"`{schedule.cron}` ({mesh.defaults.timezone})", "manual": "manual"}.get(
-        schedule.kind, "when its inputs certify (Assets)"
-    )
+    sensor_edges = [e for e in edges if e.via == "sensor"]
+    when = {
+        "cron": f"`{schedule.cron}` ({mesh.defaults.timezone})"
+        + ("; its latest tick runs as soon as it is unpaused" if sensor_edges else ""),
+        "manual": "manual",
+    }.get(schedule.kind, "when its inputs certify (Assets)")
     lines = [
         f"# {domain.name}",
         "",
         domain.description or f"A {domain.layer} domain of the {mesh.name} mesh.",
         "",
         f"**Layer:** {domain.layer} · **Owner:** {domain.owner} · **Runs:** {when} · "
-        f"**Config:** `{domain.path}`",
+        f"**Config:** `{domain.path}` · **Config version:** `{analysis.project.config_version(domain.name)}`",
         "",
     ]
     if edges:
         lines += ["## Inputs", "", "| port | via |", "|---|---|"]
         lines += [f"| `{e.consume.port}` | {e.via} |" for e in edges]
         lines.append("")
+    if sensor_edges:
+        upstreams = ", ".join(dict.fromkeys(e.upstream for e in sensor_edges))
+        lines += [
+            "## Waits for",
+            "",
+            f"`wait_for_upstream` waits until each of {upstreams} has certified for this run's period: "
+            "the period that starts at the upstream's latest schedule tick at or before this run's "
+            "logical date (a run without one uses the time it was triggered), or a later period. Any "
+            "upstream run counts: scheduled, triggered by hand, or a backfill. A failed upstream run "
+            "does not end the wait; a re-run that certifies does. After `sensors.timeout` "
+            f"({human(mesh.sensors.timeout)}) the run fails saying what it waited for.",
+            "",
+        ]
     if domain.sources:
         lines += ["## Raw sources", "", "| source | table | freshness |", "|---|---|---|"]
         for source in domain.sources.values():
@@ -234,15 +261,14 @@ def domain_doc(analysis: MeshAnalysis, domain: Domain, edges: list[Edge]) -> str
             f"| `{domain.name}.{port.name}` | {port.version} | {', '.join(port.primary_key) or '-'} "
             f"| {columns} |"
         )
-    consumers = analysis.graph.downstream(domain.name)
-    lines += ["", "## Consumed by", ""]
-    lines += [f"- {name}" for name in consumers] or ["- nobody yet"]
     lines += [
         "",
         "## Stages",
         "",
-        "check_inputs → build → test → certify. `certify` publishes only when every blocking "
-        "test passed, and is the only task that emits the output ports' Asset events.",
+        "check_inputs → build → test → certify. The test tasks measure and record every check; "
+        "`certify` publishes only when every blocking check passed (otherwise it fails with the "
+        "list of failed checks, and the last certified version stays published), and it is the only "
+        "task that emits the output ports' Asset events.",
     ]
     return "\n".join(lines)
 

@@ -62,6 +62,33 @@ def build_context(project_dir: str, domain_name: str, context: Any) -> BuildCont
     )
 
 
+def upstream_schedule(project_dir: str, upstream: str) -> tuple[str, str] | str:
+    """The upstream's cron and the mesh's timezone, as its config says now; or why not.
+
+    Read when a sensor runs, so that a consumer's DAG does not depend on its upstreams'
+    configs (a broken upstream leaves its consumers waiting, not re-wired).
+    """
+    project = load_project(Path(project_dir), only=upstream)
+    if project.mesh is None:
+        return "the mesh configuration is invalid: " + _first_problems(project, project.mesh_path)
+    domain = project.domains.get(upstream)
+    if domain is None:
+        path = project.domain_files.get(upstream)
+        if path is None:
+            return f"there is no domain {upstream} in {project.root / 'dag_configs'}"
+        return f"its config is invalid: {_first_problems(project, path)}"
+    if domain.schedule.cron is None:
+        return f"{upstream} is no longer on a cron schedule ({domain.schedule.kind}); nothing can be aligned"
+    return domain.schedule.cron, project.mesh.defaults.timezone
+
+
+def _first_problems(project: Project, path: str) -> str:
+    problems = [str(p) for p in project.diagnostics.errors if p.path == path] or [
+        str(p) for p in project.diagnostics.errors
+    ]
+    return "; ".join(problems[:3]) + (f" and {len(problems) - 3} more" if len(problems) > 3 else "")
+
+
 def _environment_override() -> str | None:
     """``DAGMESH_ENV`` wins; otherwise the ``dagmesh_env`` Airflow Variable, if set."""
     if os.environ.get(ENV_VAR):

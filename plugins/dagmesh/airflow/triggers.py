@@ -9,10 +9,11 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
-class ConsistencyWaitTrigger(BaseTrigger):
+class WaitTrigger(BaseTrigger):
     """Fires after ``seconds``, carrying when the wait began.
 
-    The start travels in the event (not in the deferral's kwargs, which ``dag.test()``
+    Used by ``check_inputs`` (waiting for consistent inputs) and deferrable sensors. The
+    start travels in the event (not in the deferral's kwargs, which ``dag.test()``
     replaces by the event), so the resumed task knows how long it has waited in total.
     """
 
@@ -23,7 +24,7 @@ class ConsistencyWaitTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            "dagmesh.airflow.triggers.ConsistencyWaitTrigger",
+            f"{type(self).__module__}.{type(self).__qualname__}",
             {"waiting_since": self.waiting_since, "seconds": self.seconds},
         )
 
