@@ -7,6 +7,7 @@ errors is kept out of ``Project.domains`` so the rest of the mesh still loads.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -18,12 +19,15 @@ from dagmesh.config.files import DiskFiles, ProjectFiles
 from dagmesh.config.model import Domain, Mesh
 from dagmesh.config.parse import parse_domain, parse_mesh
 from dagmesh.config.yamlfile import parse_yaml
-from dagmesh.errors import Diagnostics, Location
+from dagmesh.errors import ConfigError, Diagnostics, Location
 from dagmesh.sql.template import TemplateInfo, template_calls
 
 CONFIG_DIR = "dag_configs"
 SQL_DIR = "sql"
 MESH_FILE = "mesh.yaml"
+#: ``mesh.yaml`` relative to the project root, as problems name it.
+MESH_PATH = f"{CONFIG_DIR}/{MESH_FILE}"
+CONFIG_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass
@@ -44,6 +48,28 @@ class Project:
     focus: str | None = None
     cache: ParseCache = field(default_factory=lambda: ParseCache(None))
     mesh_text: str = ""
+    _texts: dict[str, str | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def mesh_path(self) -> str:
+        return MESH_PATH
+
+    def config_version(self, name: str) -> str:
+        """A fingerprint of everything that decides how domain ``name`` runs.
+
+        It hashes ``mesh.yaml``, the domain's config file and every SQL file of its models
+        and tests. It is part of the domain's DAG, so any change to them is a new DAG
+        version in Airflow while other domains keep theirs; a run records the version its
+        first task saw, and every later task checks it still holds.
+        """
+        domain = self.domains[name]
+        digest = hashlib.sha256()
+        sql = sorted({m.sql for m in domain.models} | {t.sql for t in domain.tests})
+        parts = [(MESH_PATH, self.mesh_text), (domain.path, self.read_text(domain.path) or "")]
+        parts += [(self.sql_display_path(path), self.read_sql(path) or "") for path in sql]
+        for path, text in parts:
+            digest.update(f"{path}\0{len(text)}\0{text}\0".encode())
+        return digest.hexdigest()[:12]
 
     def relative(self, path: Path) -> str:
         try:
@@ -51,9 +77,15 @@ class Project:
         except ValueError:
             return path.as_posix()
 
+    def read_text(self, relative: str) -> str | None:
+        """A project file's text (read once per project), or ``None`` when it does not exist."""
+        if relative not in self._texts:
+            self._texts[relative] = self.files.read(relative)
+        return self._texts[relative]
+
     def read_sql(self, relative_to_sql_dir: str) -> str | None:
         """The text of ``sql/<path>``, or ``None`` when the file does not exist."""
-        return self.files.read(self.sql_display_path(relative_to_sql_dir))
+        return self.read_text(self.sql_display_path(relative_to_sql_dir))
 
     def sql_display_path(self, relative_to_sql_dir: str) -> str:
         return f"{SQL_DIR}/{relative_to_sql_dir}"
@@ -82,56 +114,67 @@ def load_project(root: str | Path, files: ProjectFiles | None = None, only: str 
     on_disk = files is None
     files = files or DiskFiles(root)
     diagnostics = Diagnostics()
-    mesh_display = f"{CONFIG_DIR}/{MESH_FILE}"
-    mesh: Mesh | None = None
+    mesh_display = MESH_PATH
+    cache = ParseCache.for_project(root) if on_disk else ParseCache(None)
     text = files.read(mesh_display)
     if text is None:
+        mesh: Mesh | None = None
         diagnostics.error(Location(mesh_display), f"{mesh_display} not found in {root}")
     else:
-        document, problems = parse_yaml(text, mesh_display)
+        cache_key = parse_cache.key("mesh", text)
+        cached = cache.get(cache_key)
+        if cached is None:
+            cached = _parse_mesh_file(text, mesh_display)
+            cache.put(cache_key, cached)
+        mesh, problems = cached
         diagnostics.extend(problems)
-        if not problems:
-            mesh = parse_mesh(document, mesh_display, diagnostics)
     project = Project(
         root=root,
         mesh=mesh,
         domains={},
         diagnostics=diagnostics,
         files=files,
-        cache=ParseCache.for_project(root) if on_disk else ParseCache(None),
+        cache=cache,
         mesh_text=text or "",
     )
-    paths = [p for p in files.list(CONFIG_DIR, (".yaml", ".yml")) if p != mesh_display]
-    if only is not None and _load_focused(project, paths, only):
+    if only is not None and _load_focused(project, only):
         return project
-    for display in paths:
-        _load_domain_file(project, display)
+    for display in files.list(CONFIG_DIR, CONFIG_SUFFIXES):
+        if display != mesh_display:
+            _load_domain_file(project, display)
     return project
 
 
-def _load_focused(project: Project, paths: list[str], name: str) -> bool:
-    """Load ``name`` and its direct upstreams by file name; False when that does not work."""
-    by_stem: dict[str, list[str]] = {}
-    for path in paths:
-        by_stem.setdefault(PurePosixPath(path).stem, []).append(path)
-    if len(by_stem.get(name, [])) != 1:
+def _load_focused(project: Project, name: str) -> bool:
+    """Load ``name`` and its direct upstreams, found by file name without reading the other
+    configs (what one DAG file needs, at any mesh size); False when that does not work."""
+    found = project.files.find(CONFIG_DIR, name, CONFIG_SUFFIXES)
+    if len(found) != 1 or found[0] == MESH_PATH:
         return False
-    _load_domain_file(project, by_stem[name][0])
+    _load_domain_file(project, found[0])
     domain = project.domains.get(name)
-    if domain is None or project.domain_files.get(name) != by_stem[name][0]:
+    if domain is None or project.domain_files.get(name) != found[0]:
         project.domains.clear()
         project.domain_files.clear()
         project.unnamed_files.clear()
         return False
     for upstream in domain.upstream_domains:
-        for path in by_stem.get(upstream, []):
-            _load_domain_file(project, path)
+        for path in project.files.find(CONFIG_DIR, upstream, CONFIG_SUFFIXES):
+            if path != MESH_PATH:
+                _load_domain_file(project, path)
     project.focus = name
     return True
 
 
+def _parse_mesh_file(text: str, display: str) -> tuple[Mesh | None, list[ConfigError]]:
+    document, problems = parse_yaml(text, display)
+    diagnostics = Diagnostics(problems)
+    mesh = parse_mesh(document, display, diagnostics) if not problems else None
+    return mesh, list(diagnostics)
+
+
 def _load_domain_file(project: Project, display: str) -> None:
-    text = project.files.read(display) or ""
+    text = project.read_text(display) or ""
     cache_key = parse_cache.key("domain", project.mesh_text, display, text)
     cached = project.cache.get(cache_key)
     if cached is None:

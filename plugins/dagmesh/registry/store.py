@@ -31,6 +31,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("message", "VARCHAR"),
         ("started_at", "TIMESTAMP"),
         ("finished_at", "TIMESTAMP"),
+        ("config_version", "VARCHAR"),
     ),
     "model_runs": (
         ("build_id", "VARCHAR"),
@@ -102,6 +103,8 @@ class Build:
     run_id: str
     logical_date: datetime | None
     full_refresh: bool
+    #: The fingerprint of the domain's config and SQL the run started with.
+    config_version: str = ""
     state: str = "running"
     message: str = ""
     started_at: datetime | None = None
@@ -196,11 +199,28 @@ class Registry:
     # ------------------------------------------------------------------ writes
 
     def open_build(self, session: Session, build: Build) -> None:
-        """Start (or restart, when a run is cleared and re-run) the record of a build."""
+        """Start (or restart, when a run is cleared and re-run) the record of a build.
+
+        A build of the same domain still marked running belongs to a run that was killed
+        or stopped before it finished (a domain runs one build at a time): it is marked
+        abandoned, so the registry never shows it running forever.
+        """
         self.ensure(session)
         m = self._mark()
         for table in ("builds", "model_runs", "test_results", "inputs"):
             session.execute(f"DELETE FROM {self.table(table)} WHERE build_id = {m}", [build.build_id])
+        now = utcnow()
+        session.execute(
+            f"UPDATE {self.table('builds')} SET state = {m}, message = {m}, finished_at = {m} "
+            f"WHERE domain = {m} AND state = {m}",
+            [
+                "abandoned",
+                f"abandoned: its run stopped before finishing; build {build.build_id} started after it",
+                now,
+                build.domain,
+                "running",
+            ],
+        )
         row = (
             build.build_id,
             build.domain,
@@ -212,8 +232,9 @@ class Registry:
             build.full_refresh,
             "running",
             "",
-            utcnow(),
+            now,
             None,
+            build.config_version,
         )
         self._insert(session, "builds", [row])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,8 +19,13 @@ from dagmesh.registry.store import Build, Registry
 class StageFailure(Exception):
     """A stage refused to go on because of the data or the config, not a crash.
 
-    Retrying does not help; the message says what is wrong and, where useful, what to do.
+    Retrying does not help; the message says what is wrong and, where useful, what to do;
+    ``details`` are the lines that show it (one per failed check, what stays published).
     """
+
+    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.details = list(details)
 
 
 def build_id_for(dag_id: str, run_id: str) -> str:
@@ -49,6 +54,27 @@ class BuildContext:
     def registry(self) -> Registry:
         return Registry(self.engine)
 
+    @cached_property
+    def config_version(self) -> str:
+        """The fingerprint of the domain's config and SQL as this task reads them."""
+        return self.project.config_version(self.domain.name)
+
+    def check_config_unchanged(self, session: Session) -> None:
+        """Fail when the domain's config or SQL changed since this run's first task.
+
+        Every task of a run must use one version of the config; a task that would use
+        another one stops (and the build is recorded as failed) instead of mixing them.
+        """
+        build = self.registry.build(session, self.build_id)
+        started = build["config_version"] if build else None
+        if started and started != self.config_version:
+            raise self.fail(
+                session,
+                f"the config of domain {self.domain.name} changed while this run was in progress: the run "
+                f"started with config version {started}, the files now give {self.config_version}. "
+                "Nothing is published from this run; the next run uses the new config",
+            )
+
     @property
     def environment(self) -> str:
         return self.engine.environment.name
@@ -70,9 +96,10 @@ class BuildContext:
             run_id=self.run_id,
             logical_date=self.logical_date.replace(tzinfo=None) if self.logical_date else None,
             full_refresh=self.full_refresh,
+            config_version=self.config_version,
         )
 
-    def fail(self, session: Session, message: str) -> StageFailure:
+    def fail(self, session: Session, message: str, details: Sequence[str] = ()) -> StageFailure:
         """Record the build as failed with ``message``; returns the error to raise."""
         self.registry.finish_build(session, self.build_id, "failed", message)
-        return StageFailure(message)
+        return StageFailure(message, details)
