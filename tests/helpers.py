@@ -31,11 +31,18 @@ def copy_example(target: Path) -> Path:
     return target
 
 
-def dagmesh(*args: str, project: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``dagmesh`` command as a user would, in ``project``."""
+def dagmesh(
+    *args: str, project: Path, timeout: float = 600, home: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``dagmesh`` command as a user would, in ``project`` (with its local
+    Airflow in ``home``, when given)."""
+    import os
+
+    env = {**os.environ, **({"DAGMESH_AIRFLOW_HOME": str(home)} if home else {})}
     return subprocess.run(
         [str(REPO / ".venv" / "bin" / "dagmesh"), *args],
         cwd=project,
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -96,6 +103,32 @@ def certify_domain(
     for custom in ctx.domain.tests:
         test.run_custom_test(ctx, custom.name)
     return certify.certify(ctx)
+
+
+def dag_test_in_a_fresh_process(domain: str, project: Path, logical_date: str = "none") -> tuple[str, str]:
+    """``dag.test()`` of ``domain`` in its own process: the run's state and its task logs."""
+    import os
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.support.dag_test", domain, logical_date],
+        cwd=REPO,
+        env={**os.environ, "DAGMESH_PROJECT_DIR": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert lines and lines[-1].startswith("run state: "), done.stdout[-2000:] + done.stderr[-2000:]
+    return lines[-1].removeprefix("run state: "), done.stdout
+
+
+def task_log(output: str, task_id: str) -> str:
+    """The log lines ``dag.test()`` printed while it ran ``task_id`` (its last try)."""
+    start = output.rindex(f"[DAG TEST] starting task_id={task_id} ")
+    end = output.index(f"[DAG TEST] end task task_id={task_id} ", start)
+    return output[start:end]
 
 
 #: Five physicians' latest AMA records take another physician's NPI, so the next

@@ -8,15 +8,16 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.helpers import PLANT_DUPLICATE_NPIS, REPO, dagmesh
+from tests.helpers import PLANT_DUPLICATE_NPIS, REPO, dagmesh, task_log
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
 
 def domain_dag(name: str) -> Any:
-    from dagmesh.airflow.loader import load_mesh_dags
+    """The DAG Airflow builds from ``dags/domains/<name>.py`` (for ``$DAGMESH_PROJECT_DIR``)."""
+    from dagmesh.airflow.loader import domain_dag
 
-    return load_mesh_dags(str(REPO / "dags" / "dagmesh_dags.py"))[name]
+    return domain_dag(str(REPO / "dags" / "domains" / f"{name}.py"))
 
 
 def asset_events(uri: str) -> list[dict[str, Any]]:
@@ -95,7 +96,9 @@ def queued_for(dag_id: str) -> int:
         )
 
 
-def test_a_blocking_failure_in_physician_emits_nothing_and_queues_no_downstream_run(seeded_env: Path) -> None:
+def test_a_blocking_failure_in_physician_emits_nothing_and_queues_no_downstream_run(
+    seeded_env: Path, capfd: Any
+) -> None:
     from airflow.models.asset import AssetDagRunQueue
     from airflow.settings import Session
     from sqlalchemy import delete
@@ -110,10 +113,12 @@ def test_a_blocking_failure_in_physician_emits_nothing_and_queues_no_downstream_
         published = con.execute("SELECT * FROM physician.physician ORDER BY physician_id").fetchall()
         con.execute(PLANT_DUPLICATE_NPIS)
 
+    capfd.readouterr()
     run = domain_dag("physician").test()
 
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert [task for task, state in states.items() if state != "success"] == ["certify.publish"]
     assert states["certify.publish"] == "failed"
     assert len(asset_events("mesh://pharma/physician/physician")) == events_before
     assert queued_for("physician_dw") == 0 and queued_for("payer_dw") == 0
@@ -139,3 +144,34 @@ def test_the_dagmesh_env_variable_points_running_dags_at_a_branch_environment(se
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'mesh_meta'"
         )
         assert tables.fetchall() == [(0,)]  # the environment it came from was never written
+
+
+def test_a_failed_test_reads_as_a_verdict_in_the_one_task_that_fails(seeded: Path) -> None:
+    assert dagmesh("run", "physician", project=seeded).returncode == 0
+    with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb")) as con:
+        con.execute(PLANT_DUPLICATE_NPIS)
+
+    done = dagmesh("run", "physician", project=seeded)
+
+    assert done.returncode == 1
+    assert "NOT certified (v1 stays published)" in done.stdout
+    newest = max((seeded / ".dagmesh" / "logs").glob("run-*.log"))
+    output = newest.read_text()
+    checks = task_log(output, "test.physician")
+    assert "FAIL physician.physician.npi:unique observed 5, expected = 0" in checks
+    assert "PASS physician.physician:primary_key observed 0, expected = 0" in checks
+    assert "certify will not publish this build" in checks
+    verdict = task_log(output, "certify.publish")
+    assert "Traceback" not in verdict
+    expected = [
+        "physician is not certified: 2 blocking check(s) failed",
+        "physician.physician.npi:unique observed 5, expected = 0",
+        "physician:no_duplicate_npi observed 1, expected = 0",
+        "other check(s) passed",
+        "physician v1 (build physician-",
+        "stays published; nothing was changed",
+        "Task exited",  # the runner's one-line end: no traceback, and no retry of a verdict
+        "action=fail",
+    ]
+    positions = [verdict.find(text) for text in expected]
+    assert -1 not in positions and positions == sorted(positions), list(zip(expected, positions, strict=True))

@@ -20,16 +20,21 @@ def test_a_port_gets_the_standard_pack_its_column_tests_and_its_port_tests() -> 
     }
     assert {
         "physician.physician:row_count": "standard",
-        "physician.physician:primary_key_not_null": "standard",
-        "physician.physician:primary_key_unique": "standard",
+        "physician.physician:primary_key": "standard",
         "physician.physician:schema_matches_contract": "standard",
         "physician.physician.npi:not_null": "standard",  # mandated by policy: not_null_columns
         "physician.physician.specialty:accepted_values": "standard",  # mandated: accepted_values
         "physician.physician.npi:unique": "column",
         "physician.physician.source_records:range": "column",
-        "physician.physician:row_count_range": "port",
         "physician.physician:expression": "port",
     }.items() <= {test_id: c.kind for test_id, c in checks.items()}.items()
+    # Every check is named as the config names it; the policy's row count floor (min_rows: 1)
+    # and the port's own row_count ({min: 100}) are one check.
+    assert {c.test for c in checks.values()} <= {
+        "row_count", "primary_key", "schema_matches_contract", "not_null", "unique", "accepted_values",
+        "range", "expression",
+    }  # fmt: skip
+    assert checks["physician.physician:row_count"].expect.describe() == ">= 100"
     assert (
         "NOT IN ('ONC', 'HEM', 'CARD', 'DERM')"
         in checks["physician.physician.specialty:accepted_values"].expression
@@ -42,7 +47,7 @@ def test_the_policy_decides_which_standard_tests_exist() -> None:
     lean = Policy(output_ports=Policy().output_ports.__class__(standard_tests=("row_count",)))
     tests = {c.test for c in port_checks(product, product.outputs["product"], lean)}
     assert "row_count" in tests
-    assert "primary_key_unique" not in tests and "schema_matches_contract" not in tests
+    assert "primary_key" not in tests and "schema_matches_contract" not in tests
 
 
 def test_custom_tests_are_planned_after_the_ports() -> None:

@@ -116,12 +116,50 @@ def test_an_incremental_model_merges_recent_months_and_keeps_earlier_ones(seeded
     assert query(seeded, months_sql)[0][0] < all_months
 
 
-def test_blocking_failures_are_recorded_before_the_test_task_fails(seeded: Path) -> None:
+def test_failed_checks_are_recorded_and_certify_refuses_naming_each_one(seeded: Path) -> None:
     ctx = stage_context(seeded, "product")
     query(seeded, "UPDATE raw_product.ndc_catalog SET wac_price = -1 WHERE brand_name = 'Veltrexa'")
     build_until_tests(ctx)
-    with pytest.raises(test.ChecksFailed, match=r"product\.product\.wac_price:range"):
-        test.run_port_checks(ctx, "product")
+
+    summary = test.run_port_checks(ctx, "product")
+
+    assert [r.check.test_id for r in summary.blocking_failures] == ["product.product.wac_price:range"]
+    assert "certify will not publish this build" in summary.conclusion()
     recorded = "SELECT status, observed FROM mesh_meta.test_results WHERE test_id = ?"
     with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb")) as con:
         assert con.execute(recorded, ["product.product.wac_price:range"]).fetchall() == [("fail", "6")]
+    with pytest.raises(certify.NotCertified) as refused:
+        certify.certify(ctx)
+    assert str(refused.value) == (
+        "product is not certified: 1 blocking check(s) failed: product.product.wac_price:range"
+    )
+    passed = query(seeded, "SELECT COUNT(*) FROM mesh_meta.test_results WHERE status = 'pass'")[0][0]
+    assert refused.value.details == [
+        "product.product.wac_price:range observed 6, expected = 0",
+        f"{passed} other check(s) passed",  # the sources' and the port's
+        "nothing has been published for product yet",
+    ]
+
+
+def test_a_killed_runs_build_is_marked_abandoned_by_the_next_run_of_its_domain(seeded: Path) -> None:
+    killed = stage_context(seeded, "product", run_id="killed")
+    check_inputs.open_build(killed)  # ...and its process dies here
+
+    certify_domain(seeded, "product", run_id="next")
+
+    rows = query(seeded, "SELECT run_id, state, message FROM mesh_meta.builds ORDER BY started_at")
+    assert [(r[0], r[1]) for r in rows] == [("killed", "abandoned"), ("next", "certified")]
+    assert "abandoned: its run stopped before finishing" in str(rows[0][2])
+
+
+def test_a_task_that_finds_the_config_changed_since_the_run_began_stops(seeded: Path) -> None:
+    ctx = stage_context(seeded, "product")
+    check_inputs.open_build(ctx)
+    config = seeded / "dag_configs" / "mastered" / "product.yaml"
+    config.write_text(config.read_text().replace("owner: mdm-team", "owner: another-team"))
+    later = stage_context(seeded, "product")  # the next task of the same run reads the files again
+
+    with pytest.raises(
+        StageFailure, match="the config of domain product changed while this run was in progress"
+    ):
+        build.prepare(later)

@@ -5,22 +5,25 @@ context and calls one function of :mod:`dagmesh.stages`. Constructors only store
 names, so DAG parsing stays as cheap as hand-written operators; the project config,
 the engine and its driver are loaded when the task runs.
 
-A :class:`~dagmesh.stages.context.StageFailure` (bad data, failed tests, missing
-inputs) or a warehouse that is misconfigured (unknown connection, missing role) fails
-the task without retries; anything else (a lost connection) fails it with the task's
-retries.
+A :class:`~dagmesh.stages.context.StageFailure` (failed tests, stale sources, an
+upstream not certified, a config that changed under the run) or a warehouse that is
+misconfigured (unknown connection, missing role) is an expected outcome: the task
+logs it as a verdict and fails without a traceback and without retries (see
+:mod:`dagmesh.airflow.verdict`). Anything else (a lost connection, a bug) fails with
+its traceback and the task's retries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from airflow.sdk import Asset, BaseOperator, TriggerRule
-from airflow.sdk.exceptions import AirflowFailException
 
-from dagmesh.airflow.triggers import ConsistencyWaitTrigger
+from dagmesh import progress
+from dagmesh.airflow.sensors import RUN_TIME
+from dagmesh.airflow.triggers import WaitTrigger
+from dagmesh.airflow.verdict import VERDICT_POLICY, Verdict
 from dagmesh.mesh.schedules import human
 from dagmesh.stages.context import BuildContext, StageFailure
 
@@ -31,6 +34,7 @@ class MeshStageOperator(BaseOperator):
     ui_color = "#e8f1fb"
 
     def __init__(self, *, project_dir: str, domain: str, **kwargs: Any) -> None:
+        kwargs.setdefault("retry_policy", VERDICT_POLICY)
         super().__init__(**kwargs)
         self.project_dir = project_dir
         self.domain = domain
@@ -45,8 +49,12 @@ class MeshStageOperator(BaseOperator):
         try:
             ctx = build_context(self.project_dir, self.domain, context)
             return self.run_stage(ctx, context, **resumed)
-        except (StageFailure, WarehouseConfigError) as exc:
-            raise AirflowFailException(str(exc)) from exc
+        except StageFailure as exc:
+            verdict = Verdict(str(exc), exc.details)
+        except WarehouseConfigError as exc:
+            verdict = Verdict(str(exc))
+        verdict.log_to(self.log)
+        raise verdict
 
     def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
         raise NotImplementedError
@@ -107,9 +115,13 @@ class ResolveUpstreamsOperator(MeshStageOperator):
                 ctx.registry.note(
                     session, ctx.build_id, f"waiting since {since:%Y-%m-%d %H:%M:%S} UTC: {exc}"
                 )
-            self.log.warning("waiting for consistent inputs (%s so far): %s", human(waited), exc)
+            progress.waiting(
+                f"the lagging input to re-certify ({exc}; {human(waited)} so far, "
+                f"checking every {human(limits.poll_interval)})",
+                until=since + limits.max_wait,
+            )
             self.defer(
-                trigger=ConsistencyWaitTrigger(since.isoformat(), limits.poll_interval.total_seconds()),
+                trigger=WaitTrigger(since.isoformat(), limits.poll_interval.total_seconds()),
                 method_name="check_again",
             )
         for item in inputs:
@@ -127,7 +139,7 @@ class ResolveUpstreamsOperator(MeshStageOperator):
         return {i.port: {"build_id": i.upstream_build_id, "version": i.upstream_version} for i in inputs}
 
     def check_again(self, context: Any, event: dict[str, Any] | None = None) -> Any:
-        """Resumed by :class:`ConsistencyWaitTrigger`: resolve the inputs again."""
+        """Resumed by :class:`WaitTrigger`: resolve the inputs again."""
         since = datetime.fromisoformat(event["waiting_since"]) if event else None
         return self._run(context, waiting_since=since)
 
@@ -177,7 +189,7 @@ class BuildModelOperator(MeshStageOperator):
 
 
 class PortChecksOperator(MeshStageOperator):
-    """Every check of one output port, in one fused query."""
+    """Every check of one output port, in one fused query; ``certify`` judges the results."""
 
     def __init__(self, *, port: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -186,20 +198,11 @@ class PortChecksOperator(MeshStageOperator):
     def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
         from dagmesh.stages import test
 
-        try:
-            results = test.run_port_checks(ctx, self.port)
-        except test.ChecksFailed as exc:
-            _log_results(self, exc.failures)
-            raise
-        _log_results(self, results)
-        return {
-            "passed": sum(r.passed for r in results),
-            "failed": sum(not r.passed for r in results),
-        }
+        return _report(self, test.run_port_checks(ctx, self.port))
 
 
 class CustomCheckOperator(MeshStageOperator):
-    """One custom SQL test of the domain."""
+    """One custom SQL test of the domain; ``certify`` judges the result."""
 
     def __init__(self, *, test: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -208,17 +211,20 @@ class CustomCheckOperator(MeshStageOperator):
     def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
         from dagmesh.stages import test
 
-        result = test.run_custom_test(ctx, self.test)
-        _log_results(self, [result])
-        return result.status
+        return _report(self, test.run_custom_test(ctx, self.test))
 
 
-def _log_results(operator: BaseOperator, results: Sequence[Any]) -> None:
-    for result in results:
-        check = result.check
-        line = f"{result.status.upper():4} {check.test_id}: observed {result.observed}, "
-        line += f"expected {check.expect.describe()}"
-        (operator.log.info if result.passed else operator.log.warning)(line)
+def _report(operator: BaseOperator, summary: Any) -> dict[str, int]:
+    """Log one line per check (failures as warnings), then what the results mean."""
+    for result in summary.results:
+        line = f"{result.status.upper():4} {result.line}"
+        (operator.log.info if result.passed else operator.log.warning)("%s", line)
+    (operator.log.warning if summary.blocking_failures else operator.log.info)("%s", summary.conclusion())
+    return {
+        "passed": sum(r.passed for r in summary.results),
+        "failed": len(summary.blocking_failures),
+        "warned": len(summary.warnings),
+    }
 
 
 class CertifyOperator(MeshStageOperator):
@@ -243,6 +249,7 @@ class CertifyOperator(MeshStageOperator):
         consumed = {
             i.port: {"build_id": i.upstream_build_id, "version": i.upstream_version} for i in result.inputs
         }
+        dag_run = context["dag_run"]
         events = context["outlet_events"]
         for port, asset in self.port_assets.items():
             port_version, row_count = certification.ports[port]
@@ -253,6 +260,9 @@ class CertifyOperator(MeshStageOperator):
                 "row_count": row_count,
                 "consumed": consumed,
                 "lineage": certification.lineage,
+                # The period this certification is for: what cron consumers' sensors align on.
+                RUN_TIME: (dag_run.logical_date or dag_run.run_after).isoformat(),
+                "config_version": ctx.config_version,
             }
         self.log.info(
             "certified %s v%s (build %s)%s",

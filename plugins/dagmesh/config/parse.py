@@ -607,7 +607,7 @@ def _outputs(top: Fields, mesh: Mesh, models: set[str], diagnostics: Diagnostics
             columns=columns,
             primary_key=primary_key,
             description=fields.text("description"),
-            tests=_port_tests(fields, columns, diagnostics),
+            tests=_port_tests(fields, mesh, diagnostics),
         )
     return result
 
@@ -733,7 +733,7 @@ def _column_tests(
 _PORT_TESTS = ("row_count", "expression")
 
 
-def _port_tests(port: Fields, columns: dict[str, Column], diagnostics: Diagnostics) -> tuple[PortTest, ...]:
+def _port_tests(port: Fields, mesh: Mesh, diagnostics: Diagnostics) -> tuple[PortTest, ...]:
     seq = port.sequence("tests")
     if seq is None:
         return ()
@@ -756,11 +756,22 @@ def _port_tests(port: Fields, columns: dict[str, Column], diagnostics: Diagnosti
             if low >= 0 and high >= 0 and low > high:
                 diagnostics.error(where, f"row_count min {low} is greater than max {high}")
                 continue
+            severity = fields.choice("severity", SEVERITIES, "error")
+            if any(t.kind == "row_count" for t in result):
+                diagnostics.error(where, "the port declares the row_count test twice")
+                continue
+            if severity == "warn" and "row_count" in mesh.policy.output_ports.standard_tests:
+                diagnostics.error(
+                    fields.at("severity"),
+                    "the mesh policy makes row_count blocking (row_count is a standard test, and a port's "
+                    "own bounds are checked with it); remove severity: warn",
+                )
+                severity = "error"
             result.append(
                 PortTest(
                     kind="row_count",
                     loc=where,
-                    severity=cast(Any, fields.choice("severity", SEVERITIES, "error")),
+                    severity=cast(Any, severity),
                     min=low if low >= 0 else None,
                     max=high if high >= 0 else None,
                 )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dagmesh.config.model import ColumnTest, CustomTest, Domain, OutputPort, Policy, PortTest
+from dagmesh.config.model import ColumnTest, CustomTest, Domain, OutputPort, Policy
 from dagmesh.engines.base import sql_literal
 
 CheckKind = Literal["standard", "column", "port", "custom", "input"]
@@ -80,6 +80,22 @@ class CheckResult:
         """A failed blocking check: the domain must not be certified."""
         return not self.passed and self.check.severity == "error"
 
+    @property
+    def line(self) -> str:
+        """The result in one line: ``domain.port.column:test observed X, expected Y (why)``."""
+        expect = self.check.expect
+        return result_line(
+            self.check.test_id, self.observed, expect.describe(), self.message, expect.op == "contract"
+        )
+
+
+def result_line(test_id: str, observed: str, expected: str, message: str = "", contract: bool = False) -> str:
+    """How a check's outcome reads in logs and summaries (also for results read back from the registry)."""
+    if contract:
+        return f"{test_id}: {message or 'the table matches its contract'}"
+    line = f"{test_id} observed {observed}, expected {expected}"
+    return f"{line} ({message})" if message else line
+
 
 class _PortChecks:
     """Collects the checks of one port, naming each ``domain.port[.column]:test``."""
@@ -103,16 +119,31 @@ class _PortChecks:
 
 
 def port_checks(domain: Domain, port: OutputPort, policy: Policy) -> list[Check]:
-    """The standard pack, column tests and port tests of one output port, in order."""
+    """The standard pack, column tests and port tests of one output port, in order.
+
+    Each check is named as the config names it: ``row_count`` (the policy's floor and
+    the port's own bounds, one check), ``primary_key``, a column's ``not_null`` or
+    ``accepted_values`` (blocking when the policy makes them standard), ``expression``.
+    """
     standard = set(policy.output_ports.standard_tests)
     checks = _PortChecks(domain, port)
-    if "row_count" in standard:
-        checks.add("row_count", "standard", "COUNT(*)", Expectation("ge", policy.output_ports.min_rows))
+    own_count = next((t for t in port.tests if t.kind == "row_count"), None)
+    if "row_count" in standard or own_count is not None:
+        lows = [policy.output_ports.min_rows] if "row_count" in standard else []
+        if own_count is not None and own_count.min is not None:
+            lows.append(own_count.min)
+        checks.add(
+            "row_count",
+            "standard" if "row_count" in standard else "port",
+            "COUNT(*)",
+            _bounds(max(lows) if lows else None, own_count.max if own_count else None),
+            # The parser refuses severity: warn on a row_count the policy makes standard.
+            severity=own_count.severity if own_count is not None else "error",
+        )
     if "primary_key" in standard and port.primary_key:
         key = port.primary_key
         nulls = _count_if(" OR ".join(f"{c} IS NULL" for c in key))
-        checks.add("primary_key_not_null", "standard", nulls, _ZERO)
-        checks.add("primary_key_unique", "standard", _duplicates(key), _ZERO)
+        checks.add("primary_key", "standard", f"{nulls} + {_duplicates(key)}", _ZERO)
     for column in port.columns.values():
         for test in column.tests:
             mandated = (test.kind == "not_null" and "not_null_columns" in standard) or (
@@ -126,18 +157,11 @@ def port_checks(domain: Domain, port: OutputPort, policy: Policy) -> list[Check]
                 column=column.name,
                 severity=test.severity,
             )
-    for port_test in port.tests:
-        if port_test.kind == "row_count":
-            checks.add(
-                "row_count_range",
-                "port",
-                "COUNT(*)",
-                _range(port_test),
-                severity=port_test.severity,
-            )
-        else:
-            violations = _count_if(f"NOT ({port_test.expression})")
-            checks.add("expression", "port", violations, _ZERO, severity=port_test.severity)
+    expressions = [t for t in port.tests if t.kind == "expression"]
+    for number, port_test in enumerate(expressions, start=1):
+        violations = _count_if(f"NOT ({port_test.expression})")
+        name = "expression" if number == 1 else f"expression_{number}"
+        checks.add(name, "port", violations, _ZERO, severity=port_test.severity)
     if "schema_matches_contract" in standard:
         contract = tuple((c.name, c.family) for c in port.columns.values())
         checks.add("schema_matches_contract", "standard", "", Expectation("contract", contract=contract))
@@ -173,12 +197,12 @@ def _column_expression(name: str, test: ColumnTest) -> str:
     return _count_if(" OR ".join(bounds))
 
 
-def _range(test: PortTest) -> Expectation:
-    if test.min is not None and test.max is not None:
-        return Expectation("between", test.min, test.max)
-    if test.min is not None:
-        return Expectation("ge", test.min)
-    return Expectation("le", high=test.max)
+def _bounds(low: float | None, high: float | None) -> Expectation:
+    if low is not None and high is not None:
+        return Expectation("between", low, high)
+    if low is not None:
+        return Expectation("ge", low)
+    return Expectation("le", high=high)
 
 
 def custom_check(domain: Domain, test: CustomTest) -> Check:
@@ -210,8 +234,7 @@ def evaluate(check: Check, observed: object) -> CheckResult:
         passed = value <= (expect.high or 0)
     else:
         passed = (expect.low or 0) <= value <= (expect.high or 0)
-    message = "" if passed else f"{check.test} observed {_num(value)}, expected {expect.describe()}"
-    return CheckResult(check, _num(value), passed, message)
+    return CheckResult(check, _num(value), passed)
 
 
 @dataclass

@@ -20,6 +20,7 @@ def prepare(ctx: BuildContext) -> None:
     """Start from an empty build schema stamped with this build's id."""
     domain = ctx.domain.name
     with ctx.session("build") as session:
+        ctx.check_config_unchanged(session)
         session.run_all(ctx.engine.reset_build_schema_sql(domain))
         session.run_all(ctx.engine.marker_sql(domain, ctx.build_id))
 
@@ -34,6 +35,7 @@ def build_model(ctx: BuildContext, model_name: str) -> int:
         raise StageFailure(f"{ctx.project.sql_display_path(model.sql)} not found (model {model.name})")
     started = time.monotonic()
     with ctx.session("build") as session:
+        ctx.check_config_unchanged(session)
         if template_calls(text).args("port"):
             verify_pinned_inputs(ctx, session)
         relation = ctx.engine.qualify(ctx.engine.build_schema(ctx.domain.name), model.name)

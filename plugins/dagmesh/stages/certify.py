@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from dagmesh.engines.base import Session
 from dagmesh.mesh.access import domain_access
-from dagmesh.quality.checks import plan_tests
+from dagmesh.quality.checks import plan_tests, result_line
 from dagmesh.registry.store import Certification, ResolvedInput
 from dagmesh.stages.check_inputs import merged_lineage
 from dagmesh.stages.context import BuildContext, StageFailure
@@ -32,7 +32,11 @@ class CertifiedBuild:
 
 
 def certify(ctx: BuildContext) -> CertifiedBuild:
-    """Publish and record the build, or record why not and raise :class:`NotCertified`."""
+    """Publish and record the build, or record why not and raise :class:`NotCertified`.
+
+    The refusal reads as a verdict: why, one line per failed blocking check, how many
+    passed, and which version consumers keep reading.
+    """
     registry = ctx.registry
     with ctx.session("certify") as session:
         inputs = _inputs(ctx, session)
@@ -41,11 +45,19 @@ def certify(ctx: BuildContext) -> CertifiedBuild:
         if done is not None:  # an earlier try certified; its grants may not have been applied
             ctx.engine.apply_grants(session, access)
             return CertifiedBuild(done, inputs, published_now=False)
-        reasons = _reasons_not_to_certify(ctx, session)
+        ctx.check_config_unchanged(session)
+        reasons, details = _reasons_not_to_certify(ctx, session)
         if reasons:
             message = "; ".join(reasons)
             registry.finish_build(session, ctx.build_id, "failed", message)
-            raise NotCertified(f"not certified: {message}")
+            published = registry.latest_certification(session, ctx.domain.name)
+            kept = (
+                f"{ctx.domain.name} v{published.version} (build {published.build_id}) stays published; "
+                "nothing was changed"
+                if published
+                else f"nothing has been published for {ctx.domain.name} yet"
+            )
+            raise NotCertified(f"{ctx.domain.name} is not certified: {message}", [*details, kept])
         rows = {r["model"]: int(r["row_count"]) for r in registry.model_runs(session, ctx.build_id)}
         ports = {name: (port.version, rows[name]) for name, port in ctx.domain.outputs.items()}
         already_published = ctx.engine.published_build_id(session, ctx.domain.name) == ctx.build_id
@@ -81,13 +93,14 @@ def _lineage(text: str | None) -> dict[str, int]:
     return {k: int(v) for k, v in json.loads(text or "{}").items()}
 
 
-def _reasons_not_to_certify(ctx: BuildContext, session: Session) -> list[str]:
+def _reasons_not_to_certify(ctx: BuildContext, session: Session) -> tuple[list[str], list[str]]:
+    """Why this build cannot be certified (empty when it can), and the lines that show it."""
     registry = ctx.registry
     build = registry.build(session, ctx.build_id)
     if build is None:
-        return ["the build was never started (check_inputs did not run)"]
+        return ["the build was never started (check_inputs did not run)"], []
     if build["state"] == "failed":
-        return [build["message"] or "the build failed"]
+        return [build["message"] or "the build failed"], []
     reasons = []
     if ctx.domain.consumes and len(registry.inputs(session, ctx.build_id)) < len(ctx.domain.consumes):
         reasons.append("upstream inputs were not resolved (check_inputs did not complete)")
@@ -98,10 +111,28 @@ def _reasons_not_to_certify(ctx: BuildContext, session: Session) -> list[str]:
     results = {r["test_id"]: r for r in registry.results(session, ctx.build_id)}
     planned = plan_tests(ctx.domain, ctx.mesh.policy).all()
     not_run = [c.test_id for c in planned if c.test_id not in results]
-    failed = [f"{r['test_id']} ({r['message']})" for r in results.values() if r["status"] == "fail"]
+    failed = [r for r in results.values() if r["status"] == "fail"]
+    details = [_line(r) for r in failed]
     if failed:
-        reasons.append(f"{len(failed)} blocking test(s) failed: {'; '.join(failed)}")
+        reasons.append(f"{len(failed)} blocking check(s) failed: {', '.join(r['test_id'] for r in failed)}")
     if not_run and not missing_models:
         shown = ", ".join(not_run[:5]) + (f" and {len(not_run) - 5} more" if len(not_run) > 5 else "")
         reasons.append(f"{len(not_run)} test(s) did not run: {shown}")
-    return reasons
+    passed = sum(r["status"] == "pass" for r in results.values())
+    warned = [r for r in results.values() if r["status"] == "warn"]
+    if results:
+        details.append(
+            f"{passed} other check(s) passed"
+            + (f"; {len(warned)} warned: " + "; ".join(_line(r) for r in warned) if warned else "")
+        )
+    return reasons, details
+
+
+def _line(row: dict[str, object]) -> str:
+    return result_line(
+        str(row["test_id"]),
+        str(row["observed"]),
+        str(row["threshold"]),
+        str(row["message"] or ""),
+        contract=row["test"] == "schema_matches_contract",
+    )

@@ -25,12 +25,17 @@ def check_sources(ctx: BuildContext) -> list[CheckResult]:
     """Each declared source exists, has rows, and is as fresh as its config demands."""
     results: list[CheckResult] = []
     with ctx.session("check_inputs") as session:
+        ctx.check_config_unchanged(session)
         for source in ctx.domain.sources.values():
             results.extend(_check_source(ctx, session, source.name))
         ctx.registry.record_results(session, ctx.build_id, ctx.domain.name, results)
         failed = [r for r in results if r.blocks]
         if failed:
-            raise ctx.fail(session, "raw sources not ready: " + "; ".join(r.message for r in failed))
+            raise ctx.fail(
+                session,
+                "raw sources not ready: " + "; ".join(r.message for r in failed),
+                [r.line for r in failed],
+            )
     return results
 
 
@@ -147,6 +152,7 @@ def resolve_upstreams(
     layer decides how long to wait for the lagging input).
     """
     with ctx.session("check_inputs") as session:
+        ctx.check_config_unchanged(session)
         inputs, problems = _resolve(ctx, session, triggered or {})
         if problems:
             raise ctx.fail(session, "upstream inputs not ready: " + "; ".join(problems))
@@ -221,10 +227,24 @@ def merged_lineage(inputs: list[ResolvedInput]) -> dict[str, int]:
 
 
 def find_inconsistencies(ctx: BuildContext, inputs: list[ResolvedInput]) -> list[Inconsistency]:
+    """Ancestors the inputs were built from in different versions.
+
+    An ancestor is shared when the mesh graph reaches it through two inputs, or when
+    the recorded lineage of two inputs names it: the registry knows what each input
+    was built from even while an upstream's config is broken.
+    """
     lineages = lineage_of(inputs)
+    shared = {a: set(through) for a, through in ctx.graph.shared_ancestors(ctx.domain.name).items()}
+    recorded: dict[str, set[str]] = {}
+    for name, versions in lineages.items():
+        for ancestor in versions:
+            recorded.setdefault(ancestor, set()).add(name)
+    for ancestor, through in recorded.items():
+        if len(through) > 1:
+            shared.setdefault(ancestor, set()).update(through)
     found = []
-    for ancestor, through in sorted(ctx.graph.shared_ancestors(ctx.domain.name).items()):
-        versions = {name: lineages.get(name, {}).get(ancestor) for name in through}
-        if len(set(versions.values())) > 1 or None in versions.values():
-            found.append(Inconsistency(ancestor, versions))
+    for ancestor, through in sorted(shared.items()):
+        seen: dict[str, int | None] = {n: lineages.get(n, {}).get(ancestor) for n in sorted(through)}
+        if len(set(seen.values())) > 1 or None in seen.values():
+            found.append(Inconsistency(ancestor, seen))
     return found

@@ -1,11 +1,15 @@
 """test: the standard pack, column, port and custom SQL tests, on the build schema.
 
 All checks of one output port run as one fused query. Every result, passing or not,
-is recorded with its observed value and threshold; blocking failures fail the task
-(after recording), and ``certify`` refuses to publish.
+is recorded with its observed value and threshold. The test stage measures; it does
+not judge: a failed check is a result, and ``certify`` (the gate) refuses to publish
+a build with a failed blocking check. So one failing test fails one task, the gate.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from dagmesh.quality.checks import CheckResult, custom_check, evaluate, plan_tests
 from dagmesh.quality.fused import fused_query, read_results
@@ -13,16 +17,30 @@ from dagmesh.sql.compile import DomainRelations, UnresolvedReference, render_sql
 from dagmesh.stages.context import BuildContext, StageFailure
 
 
-class ChecksFailed(StageFailure):
-    def __init__(self, failures: list[CheckResult]) -> None:
-        self.failures = failures
-        super().__init__(
-            f"{len(failures)} blocking test(s) failed: "
-            + "; ".join(f"{r.check.test_id} ({r.message})" for r in failures)
-        )
+@dataclass(frozen=True)
+class CheckSummary:
+    """What a test task found, in the words its log uses."""
+
+    results: Sequence[CheckResult]
+
+    @property
+    def blocking_failures(self) -> list[CheckResult]:
+        return [r for r in self.results if r.blocks]
+
+    @property
+    def warnings(self) -> list[CheckResult]:
+        return [r for r in self.results if r.status == "warn"]
+
+    def conclusion(self) -> str:
+        failed, warned = len(self.blocking_failures), len(self.warnings)
+        passed = sum(r.passed for r in self.results)
+        counts = f"{passed} of {len(self.results)} check(s) passed" + (f", {warned} warned" if warned else "")
+        if failed:
+            return f"{counts}, {failed} blocking check(s) failed: certify will not publish this build"
+        return counts
 
 
-def run_port_checks(ctx: BuildContext, port_name: str) -> list[CheckResult]:
+def run_port_checks(ctx: BuildContext, port_name: str) -> CheckSummary:
     """Run every check of one output port in a single query on its built table."""
     checks = plan_tests(ctx.domain, ctx.mesh.policy).by_port.get(port_name)
     if checks is None:
@@ -32,16 +50,16 @@ def run_port_checks(ctx: BuildContext, port_name: str) -> list[CheckResult]:
     relation = engine.qualify(schema, port_name)
     results: list[CheckResult] = []
     with ctx.session("test") as session:
+        ctx.check_config_unchanged(session)
         if checks:
             sql = fused_query(relation, checks, engine.columns_subquery(schema, port_name))
             row = session.query(engine.to_warehouse_sql(sql))[0]
             results = read_results(checks, row)
         ctx.registry.record_results(session, ctx.build_id, ctx.domain.name, results)
-    _raise_on_blocking(results)
-    return results
+    return CheckSummary(results)
 
 
-def run_custom_test(ctx: BuildContext, test_name: str) -> CheckResult:
+def run_custom_test(ctx: BuildContext, test_name: str) -> CheckSummary:
     """Run one custom SQL test: it selects violating rows, and passes with none."""
     test = next((t for t in ctx.domain.tests if t.name == test_name), None)
     if test is None:
@@ -57,20 +75,12 @@ def run_custom_test(ctx: BuildContext, test_name: str) -> CheckResult:
     check = custom_check(ctx.domain, test)
     body = sql.strip().rstrip(";")
     with ctx.session("test") as session:
+        ctx.check_config_unchanged(session)
         count = session.query(ctx.engine.to_warehouse_sql(f"SELECT COUNT(*) FROM ({body}) AS violations"))[0][
             0
         ]
         result = evaluate(check, count)
         if not result.passed:
-            result = CheckResult(
-                check, result.observed, False, f"{display} returned {count} violating row(s)"
-            )
+            result = CheckResult(check, result.observed, False, f"{display} returned violating rows")
         ctx.registry.record_results(session, ctx.build_id, ctx.domain.name, [result])
-    _raise_on_blocking([result])
-    return result
-
-
-def _raise_on_blocking(results: list[CheckResult]) -> None:
-    failures = [r for r in results if r.blocks]
-    if failures:
-        raise ChecksFailed(failures)
+    return CheckSummary([result])
