@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.helpers import PLANT_DUPLICATE_NPIS, dagmesh
+from tests.helpers import PLANT_DUPLICATE_NPIS, REPO, dagmesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -95,7 +98,7 @@ def test_a_failing_blocking_test_keeps_the_last_certified_data_and_blocks_downst
         )
         assert checks["physician.physician.npi:unique"] == "fail"
         assert checks["physician:no_duplicate_npi"] == "fail"
-        assert checks["physician.physician:primary_key_unique"] == "pass"
+        assert checks["physician.physician:primary_key"] == "pass"
         observed, threshold = con.execute(
             "SELECT observed, threshold FROM mesh_meta.test_results "
             "WHERE build_id = ? AND test_id = 'physician.physician.npi:unique'",
@@ -120,3 +123,105 @@ def test_naming_an_unknown_domain_is_a_usage_error(project: Path) -> None:
     assert done.returncode == 2
     assert "unknown domain 'physican' (did you mean 'physician'?)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def start_run(project: Path, *domains: str) -> subprocess.Popen[str]:
+    """``dagmesh run`` in the background, its output readable line by line."""
+    return subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / "dagmesh"), "run", *domains],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def read_until(process: subprocess.Popen[str], text: str, timeout: float = 120) -> list[str]:
+    """The stdout lines of ``process`` up to the first one containing ``text``."""
+    assert process.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    for line in process.stdout:
+        seen.append(line)
+        if text in line:
+            return seen
+        assert time.monotonic() < deadline, "".join(seen)
+    raise AssertionError(f"ended before {text!r}:\n{''.join(seen)}")
+
+
+def test_sigterm_stops_a_run_cleanly_before_its_next_domain(seeded: Path) -> None:
+    running = start_run(seeded)
+    read_until(running, "✓ check_inputs.sources")
+    started = time.monotonic()
+
+    running.send_signal(signal.SIGTERM)
+
+    out, err = running.communicate(timeout=60)
+    assert running.returncode == 143, out + err
+    assert time.monotonic() - started < 30
+    assert "dagmesh run: terminated" in err
+    assert "[2/6]" not in out  # it did not go on to the next domain
+    assert "Traceback" not in err
+
+
+def test_a_killed_runs_build_is_marked_abandoned_by_the_next_run(seeded: Path) -> None:
+    running = start_run(seeded, "product")
+    read_until(running, "✓ check_inputs.sources")
+    running.send_signal(signal.SIGKILL)  # no chance to clean up: the build stays "running"
+    running.wait()
+
+    assert dagmesh("run", "product", project=seeded).returncode == 0
+
+    with warehouse(seeded) as con:
+        states = con.execute("SELECT state FROM mesh_meta.builds ORDER BY started_at").fetchall()
+    assert states == [("abandoned",), ("certified",)]
+
+
+def test_two_runs_of_one_domain_take_turns_and_say_what_they_wait_for(seeded: Path) -> None:
+    first = start_run(seeded, "product")
+    read_until(first, "[1/1] product")
+    second = start_run(seeded, "product")
+
+    out, _ = second.communicate(timeout=300)
+    first.communicate(timeout=300)
+
+    assert first.returncode == second.returncode == 0
+    assert f"waiting for another dagmesh run of product (pid {first.pid}) to finish" in out
+    with warehouse(seeded) as con:
+        versions = con.execute("SELECT version FROM mesh_meta.certifications ORDER BY version").fetchall()
+    assert versions == [(1,), (2,)]  # each run published and registered its own build
+
+
+def test_a_run_waiting_for_the_warehouse_lock_says_so_and_until_when(seeded: Path) -> None:
+    holder = warehouse(seeded)  # another process has the DuckDB file open (here: this test)
+    running = start_run(seeded, "product")
+    seen = read_until(running, "waiting for the DuckDB warehouse")
+    holder.close()
+
+    out, _ = running.communicate(timeout=300)
+
+    assert running.returncode == 0 and "1/1 domains certified" in out
+    line = next(line for line in seen if "waiting for the DuckDB warehouse" in line)
+    assert "another process has it open until" in line and "UTC" in line
+
+
+def test_a_run_waiting_for_consistent_inputs_says_what_it_waits_for_and_until_when(seeded: Path) -> None:
+    mesh = seeded / "dag_configs" / "mesh.yaml"
+    mesh.write_text(
+        mesh.read_text().replace("max_wait: 2h\n  poll_interval: 5m", "max_wait: 4s\n  poll_interval: 1s")
+    )
+    assert dagmesh("run", project=seeded).returncode == 0
+    # physician and physician_dw move on; payer_dw still holds the first physician version.
+    assert dagmesh("run", "physician", "physician_dw", project=seeded).returncode == 0
+
+    done = dagmesh("run", "launch_analytics", project=seeded)
+
+    assert done.returncode == 1
+    waits = [
+        line
+        for line in done.stdout.splitlines()
+        if "waiting for the lagging input to re-certify (inputs disagree on physician" in line
+    ]
+    assert waits and all(" until " in line and "UTC" in line for line in waits)
+    assert "payer_dw was built from physician v1, physician_dw was built from physician v2" in waits[0]
+    assert "NOT certified" in done.stdout and "consistency.max_wait is 4s" in done.stdout

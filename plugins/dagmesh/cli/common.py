@@ -4,17 +4,43 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from dagmesh.airflow.dag_files import plan_dag_files
 from dagmesh.config.environments import UnknownEnvironment, environment
 from dagmesh.config.model import Environment
 from dagmesh.config.project import CONFIG_DIR, MESH_FILE, Project, load_project
 from dagmesh.engines import Engine, engine_for
 from dagmesh.errors import ConfigError, did_you_mean
 from dagmesh.mesh.analysis import MeshAnalysis, analyze
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop as on Ctrl-C (cleaning up on the way out), with a terminated process's exit code."""
+
+
+_terminated: list[int] = []
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM raise :class:`Terminated` in the main thread (call again after code that
+    replaced the handler: Airflow's task runner installs its own for every task)."""
+
+    def terminate(signum: int, frame: object) -> None:
+        _terminated.append(signum)
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
+def check_terminated() -> None:
+    """Raise :class:`Terminated` if SIGTERM arrived while something swallowed it (a task's runner)."""
+    if _terminated:
+        raise Terminated()
 
 
 class CliError(Exception):
@@ -74,6 +100,21 @@ def open_project(start: str | None) -> tuple[Project, MeshAnalysis]:
             code=1,
         )
     return project, analysis
+
+
+def require_dag_files(project: Project) -> None:
+    """Stop with the fix when Airflow's DAG files (one per domain) are missing or out of date."""
+    plan = plan_dag_files(project.root, project.domain_files)
+    if plan.in_sync:
+        return
+    changes = [f"  missing or out of date: {p}" for p in sorted(plan.write)]
+    changes += [f"  belongs to no domain: {p}" for p in plan.delete]
+    raise CliError(
+        "Airflow's DAG files do not match dag_configs/ (Airflow loads one file per domain):\n"
+        + "\n".join(changes)
+        + "\nrun `dagmesh dags` to write them",
+        code=1,
+    )
 
 
 def target_environment(project: Project, name: str | None) -> Environment:

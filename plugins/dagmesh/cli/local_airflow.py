@@ -8,6 +8,7 @@ person; the live end-to-end test drives it through the REST API v2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -72,13 +73,17 @@ class LocalAirflow:
     def logs(self) -> Path:
         return self.home / "logs"
 
+    @property
+    def components_file(self) -> Path:
+        """The pids of the running components, so a second start finds a stale one."""
+        return self.home / "components.json"
+
     def environment(self) -> dict[str, str]:
         secrets_file = self.home / "secrets.json"
-        if not secrets_file.exists():
-            secrets_file.write_text(
-                json.dumps({"jwt": secrets.token_urlsafe(32), "api": secrets.token_urlsafe(32)})
-            )
-        keys = json.loads(secrets_file.read_text())
+        keys = json.loads(secrets_file.read_text()) if secrets_file.exists() else {}
+        if len(keys.get("jwt", "")) < 64 or "api" not in keys:  # Airflow warns below 64 bytes
+            keys = {"jwt": secrets.token_urlsafe(64), "api": secrets.token_urlsafe(32)}
+            write_private(secrets_file, json.dumps(keys))
         return {
             **os.environ,
             **airflow_environment(self.project_root),
@@ -94,7 +99,10 @@ class LocalAirflow:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs),
+            # A changed config shows within seconds (defaults: 5 min for new files, 30 s per file).
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+            "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             **self.extra_env,
         }
@@ -116,11 +124,46 @@ class LocalAirflow:
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         if not self.passwords_file.exists():
-            self.passwords_file.write_text(json.dumps({self.username: secrets.token_urlsafe(12)}))
+            write_private(self.passwords_file, json.dumps({self.username: secrets.token_urlsafe(12)}))
         self._airflow("db", "migrate")
         self._airflow("pools", "set", DUCKDB_POOL, "1", "dagmesh DuckDB warehouse: one writer at a time")
 
+    def stale_components(self) -> dict[str, int]:
+        """Components an earlier start left running (its process was killed before it stopped them)."""
+        if not self.components_file.exists():
+            return {}
+        try:
+            recorded = {str(k): int(v) for k, v in json.loads(self.components_file.read_text()).items()}
+        except (ValueError, TypeError, AttributeError):
+            return {}
+        return {component: pid for component, pid in recorded.items() if _is_airflow(pid)}
+
+    def stop_stale(self) -> dict[str, int]:
+        """Stop what :meth:`stale_components` finds; returns what it stopped."""
+        stale = self.stale_components()
+        for pid in stale.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while any(_is_airflow(pid) for pid in stale.values()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        for pid in stale.values():
+            if _is_airflow(pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+        self.components_file.unlink(missing_ok=True)
+        return stale
+
     def start(self) -> None:
+        stale = self.stale_components()
+        if stale:
+            running = ", ".join(f"{name} (pid {pid})" for name, pid in stale.items())
+            raise AirflowNotReady(
+                f"an earlier local Airflow of this project is still running: {running}. "
+                "Stop it with `dagmesh airflow --stop`, then start again"
+            )
+        if not port_is_free(self.port):
+            raise AirflowNotReady(f"port {self.port} is in use; choose another with --port")
         env = self.environment()
         for component in COMPONENTS:
             args = [sys.executable, "-m", "airflow", component]
@@ -130,6 +173,9 @@ class LocalAirflow:
             self.processes[component] = subprocess.Popen(
                 args, env=env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+        self.components_file.write_text(
+            json.dumps({name: process.pid for name, process in self.processes.items()})
+        )
 
     def wait_ready(self, timeout: float = 180) -> None:
         """Until the api-server answers and scheduler, DAG processor and triggerer heartbeat."""
@@ -181,14 +227,54 @@ class LocalAirflow:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def stop(self) -> None:
+        """Stop every component (and the processes each started: they share its process group)."""
         for process in self.processes.values():
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
         for process in self.processes.values():
             try:
                 process.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+            # The component's own children (task processes, gunicorn workers) end with it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        if self.processes:
+            self.components_file.unlink(missing_ok=True)
         self.processes.clear()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (secrets, passwords)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)  # also when the file existed with wider permissions
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _is_airflow(pid: int) -> bool:
+    """Whether ``pid`` is a live Airflow component (not a recycled pid of something else)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True  # no /proc (macOS): alive is the best we know
+    return b"airflow" in command

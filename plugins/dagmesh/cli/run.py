@@ -18,11 +18,24 @@ from typing import Any, TextIO
 
 import pluggy
 
+from dagmesh import progress
 from dagmesh.cli.airflow_env import output_to, prepare_airflow
-from dagmesh.cli.common import CliError, Style, open_project, select_domains, table, target_environment
+from dagmesh.cli.common import (
+    CliError,
+    Style,
+    check_terminated,
+    open_project,
+    require_dag_files,
+    select_domains,
+    stop_on_sigterm,
+    table,
+    target_environment,
+)
+from dagmesh.cli.locks import domain_lock
 from dagmesh.config.environments import ENV_VAR
 from dagmesh.engines import Engine, engine_for
 from dagmesh.engines.base import WarehouseError
+from dagmesh.mesh.analysis import MeshAnalysis
 from dagmesh.registry.store import Registry
 from dagmesh.stages.context import build_id_for
 
@@ -77,22 +90,42 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     print(style.dim(f"Airflow task logs: {project.relative(log_path)}"))
+    require_dag_files(project)
     prepare_airflow(project.root)
-    try:  # one clear message before anything runs (Snowflake: the connection and role)
-        engine.check_connection()
-    except WarehouseError as exc:
-        raise CliError(str(exc).splitlines()[0], code=1) from exc
+    with progress.listening(lambda message: print(f"      {style.warn('…')} {message}", flush=True)):
+        try:  # one clear message before anything runs (Snowflake: the connection and role)
+            engine.check_connection()
+        except WarehouseError as exc:
+            raise CliError(str(exc).splitlines()[0], code=1) from exc
+        outcomes = _run_in_order(analysis, selected, env.name, engine, log_path, style, args.full_refresh)
+    print()
+    print(summary(outcomes, style))
+    certified = sum(o.result == "certified" for o in outcomes)
+    print(style.bold(f"{certified}/{len(outcomes)} domains certified"))
+    return 0 if certified == len(outcomes) else 1
+
+
+def _run_in_order(
+    analysis: MeshAnalysis,
+    selected: list[str],
+    environment: str,
+    engine: Engine,
+    log_path: Path,
+    style: Style,
+    full_refresh: bool,
+) -> list[Outcome]:
+    """Each selected domain in turn; a domain whose upstream did not certify here is blocked."""
     from dagmesh.airflow.factory import build_dags
 
-    dags = build_dags(analysis, env.name)
+    project = analysis.project
+    dags = build_dags(analysis, environment)
     outcomes: dict[str, Outcome] = {}
     broken = analysis.broken()
     for index, name in enumerate(selected, start=1):
         layer = project.domains[name].layer if name in project.domains else "?"
-        print(f"\n[{index}/{len(selected)}] {style.bold(name)} ({layer})")
-        blockers = [
-            u for u in analysis.graph.upstream(name) if u in outcomes and outcomes[u].result != "certified"
-        ]
+        print(f"\n[{index}/{len(selected)}] {style.bold(name)} ({layer})", flush=True)
+        done = {u: o.result for u, o in outcomes.items()}
+        blockers = [u for u in analysis.graph.upstream(name) if done.get(u, "certified") != "certified"]
         if name in broken or name not in dags:
             problems = broken.get(name, [])
             message = "config errors: " + "; ".join(str(p) for p in problems[:3]) if problems else "no DAG"
@@ -103,12 +136,10 @@ def run(args: argparse.Namespace) -> int:
             outcomes[name] = Outcome(name, layer, "blocked", message=message)
             print(f"      {style.warn(message)}")
         else:
-            outcomes[name] = _run_domain(dags[name], layer, engine, log_path, style, args.full_refresh)
-    print()
-    print(summary(list(outcomes.values()), style))
-    certified = sum(o.result == "certified" for o in outcomes.values())
-    print(style.bold(f"{certified}/{len(outcomes)} domains certified"))
-    return 0 if certified == len(outcomes) else 1
+            with domain_lock(project.root, environment, name):
+                outcomes[name] = _run_domain(dags[name], layer, engine, log_path, style, full_refresh)
+        check_terminated()
+    return list(outcomes.values())
 
 
 def _run_domain(
@@ -128,11 +159,13 @@ def _run_domain(
         manager = get_listener_manager()
         manager.add_listener(listener)
         try:
-            run = dag.test(run_conf={"full_refresh": full_refresh}, mark_success_pattern=SENSOR_TASKS)
+            with progress.listening(listener.waiting):  # stdout is the log file in here
+                run = dag.test(run_conf={"full_refresh": full_refresh}, mark_success_pattern=SENSOR_TASKS)
         except Exception as exc:  # Airflow itself failed: report it, keep running other domains
             error = f"{type(exc).__name__}: {exc}"
         finally:
             manager.pm.unregister(listener)
+            stop_on_sigterm()
     seconds = time.monotonic() - started
     outcome = Outcome(dag.dag_id, layer, "failed", seconds=seconds, message=error or listener.first_error)
     if run is not None:
@@ -186,8 +219,14 @@ class _Progress:
         if self.out is not None:
             self.out.write(line + "\n")
 
+    def waiting(self, message: str) -> None:
+        self._print(f"      {self.style.warn('…')} {message}")
+
     @hookimpl
     def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+        # Airflow's task runner has just installed its own SIGTERM handler, which would
+        # ignore a SIGTERM meant for this command: take it back.
+        stop_on_sigterm()
         self.started[task_instance.task_id] = time.monotonic()
 
     @hookimpl

@@ -16,10 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from dagmesh import progress
 from dagmesh.config.model import Environment, default_duckdb_path
 from dagmesh.engines.base import Engine, QueryTag, RawDataGenerator, Session, WarehouseError
 
@@ -100,14 +101,18 @@ class DuckDBEngine(Engine):
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        delay = 0.05
+        delay, waited = 0.05, 0.0
         while True:
             try:
                 return duckdb.connect(str(self.path))
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise WarehouseError(f"cannot open DuckDB warehouse {self.path}: {exc}") from exc
+                if waited < 1.0 <= waited + delay:  # said once: waits under a second are normal
+                    until = datetime.now(UTC) + timedelta(seconds=deadline - time.monotonic())
+                    progress.waiting(f"the DuckDB warehouse {self.path}: another process has it open", until)
                 time.sleep(delay)
+                waited += delay
                 delay = min(delay * 2, 1.0)
 
     def load_raw(
