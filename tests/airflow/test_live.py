@@ -1,17 +1,23 @@
-"""The mesh chains itself in a live Airflow, driven through the REST API v2.
+"""The mesh in a live Airflow, started with ``dagmesh airflow`` and driven as the README says.
 
-A real api-server, scheduler, DAG processor and triggerer (LocalExecutor, SQLite) run on
-a temporary AIRFLOW_HOME with the project's dags/, the installed plugin and a fresh
-DuckDB warehouse. The test unpauses the mesh, triggers the mastered domains (and a
-manual, date-less run of the cron warehouse payer_dw, as a user would from the UI),
-waits until every domain certified, and checks through the REST API and the registry
-that launch_analytics consumed one physician version through both warehouses.
+A real api-server, scheduler, DAG processor and triggerer (LocalExecutor, SQLite) on a
+copy of the example with a fresh DuckDB warehouse. The tests run in order on one
+Airflow: the README's recipe (unpause every domain, trigger the three mastered ones
+through the REST API with no logical date, as the UI does) certifies the whole mesh;
+a broken domain config stays alone while Airflow runs; SIGTERM stops every component;
+a second start finds components a killed start left running.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import stat
+import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,13 +25,15 @@ from typing import Any
 import duckdb
 import pytest
 
-from dagmesh.cli.local_airflow import LocalAirflow, free_port
+from dagmesh.cli.local_airflow import LocalAirflow, free_port, port_is_free
 from dagmesh.mesh.schedules import aligned_upstream_tick
-from tests.helpers import copy_example, dagmesh
+from tests.airflow.test_isolation import edit
+from tests.helpers import REPO, copy_example, dagmesh
 
 pytestmark = pytest.mark.e2e
 
 DOMAINS = ("physician", "product", "payer", "physician_dw", "payer_dw", "launch_analytics")
+MASTERED = ("physician", "product", "payer")
 #: The example's daily schedules (hour of day, UTC) of the cron-scheduled domains.
 CRON_HOURS = {"payer": 3, "product": 4, "physician": 5, "payer_dw": 6}
 CONFIGS = {
@@ -39,45 +47,92 @@ DEADLINE = 15 * 60
 
 def shift_schedules(project: Path) -> dict[str, str]:
     """Move the example's crons by one offset (keeping their order and gaps) so that their
-    ticks are 2 to 5 hours ago: no scheduled run falls inside the test."""
+    ticks are 2 to 5 hours ago: no scheduled tick falls inside the test."""
     offset = (datetime.now(UTC).hour - 2 - CRON_HOURS["payer_dw"]) % 24
     crons = {}
     for domain, hour in CRON_HOURS.items():
-        config = project / "dag_configs" / CONFIGS[domain]
         crons[domain] = f"0 {(hour + offset) % 24} * * *"
-        text = config.read_text()
-        assert f'schedule: "0 {hour} * * *"' in text, domain
-        config.write_text(text.replace(f'schedule: "0 {hour} * * *"', f'schedule: "{crons[domain]}"'))
+        edit(
+            project,
+            f"dag_configs/{CONFIGS[domain]}",
+            f'schedule: "0 {hour} * * *"',
+            f'schedule: "{crons[domain]}"',
+        )
     return crons
 
 
-def latest_runs(airflow: LocalAirflow) -> dict[str, list[dict[str, Any]]]:
-    return {
-        dag_id: airflow.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=20")[
-            "dag_runs"
-        ]
-        for dag_id in DOMAINS
-    }
+@dataclass
+class Live:
+    project: Path
+    home: Path
+    port: int
+    crons: dict[str, str]
+    command: subprocess.Popen[str]
+    airflow: LocalAirflow
 
 
-def report(airflow: LocalAirflow) -> str:
-    """Runs, the logs of every task that did not succeed, and the components' last lines."""
-    lines = []
+def start(project: Path, home: Path, port: int) -> subprocess.Popen[str]:
+    """``dagmesh airflow`` as a person runs it (``make airflow``); returns once it says it is running."""
+    command = subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / "dagmesh"), "airflow", "--port", str(port)],
+        cwd=project,
+        env={**os.environ, "DAGMESH_AIRFLOW_HOME": str(home), "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert command.stdout is not None
+    seen = []
+    deadline = time.monotonic() + 300
+    for line in command.stdout:
+        seen.append(line)
+        if "Airflow is running at" in line:
+            return command
+        assert time.monotonic() < deadline, "".join(seen)
+    raise AssertionError(f"dagmesh airflow exited with {command.wait()}:\n{''.join(seen)}")
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    root = tmp_path_factory.mktemp("live")
+    project = copy_example(root / "project")
+    # The example has no start_date, so an unpaused cron domain without sensors waits for its
+    # next tick: with the ticks hours away, every run is one the test (or Airflow) started.
+    crons = shift_schedules(project)
+    seeded = dagmesh("seed", "--scale", "0.01", project=project)
+    assert seeded.returncode == 0, seeded.stderr
+    home, port = root / "airflow", free_port()
+    command = start(project, home, port)
     try:
-        for dag_id, runs in latest_runs(airflow).items():
-            for run in runs:
+        yield Live(project, home, port, crons, command, LocalAirflow(project, home, port=port))
+    finally:
+        if command.poll() is None:
+            command.terminate()
+            command.wait(timeout=120)
+        LocalAirflow(project, home, port=port).stop_stale()
+
+
+def runs_of(airflow: LocalAirflow, dag_id: str) -> list[dict[str, Any]]:
+    return airflow.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=50")["dag_runs"]
+
+
+def report(live: Live) -> str:
+    """Runs, the logs of every task that did not succeed, and the components' last lines."""
+    airflow, lines = live.airflow, []
+    try:
+        for dag_id in DOMAINS:
+            for run in runs_of(airflow, dag_id):
                 lines.append(f"{dag_id} {run['dag_run_id']}: {run['state']}")
                 path = f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances"
                 for ti in airflow.request("GET", path)["task_instances"]:
-                    if ti["state"] in ("success", None):
+                    if ti["state"] in ("success", None) or not ti["try_number"]:
                         continue
                     lines.append(f"  {ti['task_id']}: {ti['state']}")
-                    if ti["try_number"]:
-                        log = airflow.request(
-                            "GET", f"{path}/{ti['task_id']}/logs/{ti['try_number']}?full_content=true"
-                        )
-                        events = [e.get("event", "") for e in log["content"] if isinstance(e, dict)]
-                        lines += [f"    {event}" for event in events[-30:]]
+                    log = airflow.request(
+                        "GET", f"{path}/{ti['task_id']}/logs/{ti['try_number']}?full_content=true"
+                    )
+                    events = [e.get("event", "") for e in log["content"] if isinstance(e, dict)]
+                    lines += [f"    {event}" for event in events[-30:]]
     except Exception as exc:  # the report must not hide the original failure
         lines.append(f"(could not read runs through the API: {exc})")
     for component in ("scheduler", "dag-processor", "triggerer", "api-server"):
@@ -85,77 +140,60 @@ def report(airflow: LocalAirflow) -> str:
     return "\n".join(lines)
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Any:
-    project = copy_example(tmp_path / "project")
-    # The example has no start_date, so an unpaused cron DAG waits for its next tick: with
-    # the ticks hours away, every run is one the test made or an Asset event triggered.
-    crons = shift_schedules(project)
-    seeded = dagmesh("seed", "--scale", "0.01", project=project)
-    assert seeded.returncode == 0, seeded.stderr
-    airflow = LocalAirflow(project, tmp_path / "airflow", port=free_port())
-    airflow.setup()
-    airflow.start()
-    try:
-        yield airflow, crons
-    finally:
-        airflow.stop()
+def wait_for(what: str, condition: Any, live: Live, timeout: float = DEADLINE, every: float = 3) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not after {timeout:.0f}s\n{report(live)}")
+        time.sleep(every)
 
 
-def test_the_mesh_chains_itself_in_a_live_airflow(live: tuple[LocalAirflow, dict[str, str]]) -> None:
-    airflow, crons = live
-    try:
-        run_the_mesh(airflow, crons)
-    except BaseException:
-        print(report(airflow))
-        raise
-
-
-def run_the_mesh(airflow: LocalAirflow, crons: dict[str, str]) -> None:
-    airflow.wait_ready(timeout=240)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        dags = airflow.request("GET", "/api/v2/dags?tags=mesh&limit=100")
-        if dags["total_entries"] == len(DOMAINS):
-            break
-        time.sleep(3)
+def test_the_readme_recipe_certifies_the_whole_mesh(live: Live) -> None:
+    airflow = live.airflow
+    dags = wait_for(
+        "the DAG processor lists every domain",
+        lambda: (
+            (found := airflow.request("GET", "/api/v2/dags?tags=mesh&limit=100"))["total_entries"] == 6
+            and found
+        ),
+        live,
+        timeout=180,
+    )
     assert sorted(d["dag_id"] for d in dags["dags"]) == sorted(DOMAINS)
     assert airflow.request("GET", "/api/v2/importErrors")["total_entries"] == 0
-    plugins = airflow.request("GET", "/api/v2/plugins")["plugins"]
-    assert [p["name"] for p in plugins] == ["dagmesh"]
-    assert airflow.request("GET", "/api/v2/plugins/importErrors")["total_entries"] == 0
+    assert [p["name"] for p in airflow.request("GET", "/api/v2/plugins")["plugins"]] == ["dagmesh"]
 
+    # The README: unpause every domain, trigger the mastered ones (as the UI does: no logical date).
     for dag_id in DOMAINS:
         airflow.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-    # payer_dw runs on a cron: trigger it by hand with no logical date; its sensors then
-    # wait for the upstream runs at the latest schedule points before its run_after.
-    manual = airflow.request("POST", "/api/v2/dags/payer_dw/dagRuns", {"logical_date": None})
-    assert manual["logical_date"] is None
-    run_after = datetime.fromisoformat(manual["run_after"].replace("Z", "+00:00"))
-    for dag_id in ("physician", "product", "payer"):
-        tick = aligned_upstream_tick(crons[dag_id], run_after)
-        airflow.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": tick.isoformat()})
+    started = datetime.now(UTC)
+    for dag_id in MASTERED:
+        run = airflow.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None})
+        assert run["logical_date"] is None
 
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        runs = latest_runs(airflow)
-        finished = {
-            d: bool(r) and all(x["state"] in ("success", "failed") for x in r) for d, r in runs.items()
-        }
+    def finished() -> bool:
+        runs = {d: runs_of(airflow, d) for d in DOMAINS}
         failed = [d for d, r in runs.items() if any(x["state"] == "failed" for x in r)]
-        assert not failed, f"runs failed: {failed}"
-        if all(finished.values()):
-            break
-        assert time.monotonic() < deadline, f"not finished after {DEADLINE}s: {finished}"
-        time.sleep(5)
+        assert not failed, f"runs failed: {failed}\n{report(live)}"
+        return all(r and all(x["state"] == "success" for x in r) for r in runs.values())
 
-    # Through the REST API: every run succeeded, and how each warehouse run was started. (The
-    # scheduler may add a run of payer_dw's latest tick once the manual run exists; it
-    # waits for the same upstream runs and must succeed too.)
+    wait_for("launch_analytics certifies", finished, live, every=5)
+
+    runs = {d: runs_of(airflow, d) for d in DOMAINS}
     assert {d: {x["state"] for x in r} for d, r in runs.items()} == {d: {"success"} for d in DOMAINS}
-    assert any(r["run_type"] == "manual" and r["logical_date"] is None for r in runs["payer_dw"])
+    for dag_id in MASTERED:
+        assert [(r["run_type"], r["logical_date"]) for r in runs[dag_id]] == [("manual", None)]
+    # payer_dw (cron, waiting on its cron upstreams) ran its latest tick once when it was unpaused.
+    latest = aligned_upstream_tick(live.crons["payer_dw"], started)
+    (payer_dw,) = runs["payer_dw"]
+    assert payer_dw["run_type"] == "scheduled"
+    assert datetime.fromisoformat(payer_dw["logical_date"].replace("Z", "+00:00")) == latest
     assert {r["run_type"] for r in runs["physician_dw"]} == {"asset_triggered"}
     assert {r["run_type"] for r in runs["launch_analytics"]} == {"asset_triggered"}
+
     events = {
         dag_id: airflow.request("GET", f"/api/v2/assets/events?source_dag_id={dag_id}&limit=50")[
             "asset_events"
@@ -166,20 +204,130 @@ def run_the_mesh(airflow: LocalAirflow, crons: dict[str, str]) -> None:
     for dag_id in ("physician_dw", "payer_dw", "launch_analytics"):
         assert {e["extra"]["lineage"]["physician"] for e in events[dag_id]} == {physician_version}, dag_id
 
-    # Through the registry: what launch_analytics read, and from which physician build each input came.
-    warehouse = airflow.project_root / ".dagmesh" / "warehouse.duckdb"
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with duckdb.connect(str(live.project / ".dagmesh" / "warehouse.duckdb"), read_only=True) as con:
         states = con.execute("SELECT domain, state FROM mesh_meta.builds").fetchall()
-        assert {domain for domain, _ in states} == set(DOMAINS)
-        assert {state for _, state in states} == {"certified"}
         inputs = con.execute(
-            "SELECT i.upstream_domain, i.lineage, i.triggered_by_build_id FROM mesh_meta.inputs i "
+            "SELECT i.upstream_domain, i.lineage FROM mesh_meta.inputs i "
             "JOIN mesh_meta.certifications c ON c.build_id = i.build_id WHERE c.domain = 'launch_analytics'"
         ).fetchall()
-        lineages = con.execute(
-            "SELECT lineage FROM mesh_meta.certifications WHERE domain = 'launch_analytics'"
-        ).fetchall()
-    through = {upstream: json.loads(text)["physician"] for upstream, text, _ in inputs}
+    assert sorted(states) == sorted((d, "certified") for d in DOMAINS)
+    through = {upstream: json.loads(text)["physician"] for upstream, text in inputs}
     assert through == {"physician_dw": physician_version, "payer_dw": physician_version}
-    assert {json.loads(text)["physician"] for (text,) in lineages} == {physician_version}
-    assert all(triggered for _, _, triggered in inputs)  # each input came with the event that triggered it
+
+
+def test_a_broken_domain_stays_alone_while_airflow_runs(live: Live) -> None:
+    airflow = live.airflow
+    schedule = airflow.request("GET", "/api/v2/dags/launch_analytics/details")["asset_expression"]
+    broken_at = datetime.now(UTC)
+    edit(
+        live.project,
+        "dag_configs/integrated/payer_dw.yaml",
+        f'schedule: "{live.crons["payer_dw"]}"',
+        'schedule: "0 6 * *"',
+    )
+
+    def reparsed() -> bool:
+        errors = airflow.request("GET", "/api/v2/importErrors")["import_errors"]
+        parsed = [
+            datetime.fromisoformat(
+                airflow.request("GET", f"/api/v2/dags/{d}")["last_parsed_time"].replace("Z", "+00:00")
+            )
+            for d in DOMAINS
+            if d != "payer_dw"
+        ]
+        return bool(errors) and min(parsed) > broken_at
+
+    wait_for("the DAG processor re-parses every DAG file", reparsed, live, timeout=180)
+
+    (error,) = airflow.request("GET", "/api/v2/importErrors")["import_errors"]
+    assert error["filename"].endswith("domains/payer_dw.py")
+    assert (
+        "dag_configs/integrated/payer_dw.yaml:7:11: error: schedule '0 6 * *' is not a valid cron"
+        in (error["stack_trace"])
+    )
+    states = {d: airflow.request("GET", f"/api/v2/dags/{d}")["is_stale"] for d in DOMAINS}
+    assert states == {**{d: False for d in DOMAINS}, "payer_dw": True}
+    # Its consumer keeps every input (and waits for payer_dw): it is not re-wired.
+    assert airflow.request("GET", "/api/v2/dags/launch_analytics/details")["asset_expression"] == schedule
+    # The others stay schedulable and triggerable.
+    run = airflow.request("POST", "/api/v2/dags/product/dagRuns", {"logical_date": None})
+    wait_for(
+        "product runs while payer_dw is broken",
+        lambda: (
+            airflow.request("GET", f"/api/v2/dags/product/dagRuns/{run['dag_run_id']}")["state"]
+            in ("success", "failed")
+        ),
+        live,
+        timeout=300,
+    )
+    assert airflow.request("GET", f"/api/v2/dags/product/dagRuns/{run['dag_run_id']}")["state"] == "success"
+
+    edit(
+        live.project,
+        "dag_configs/integrated/payer_dw.yaml",
+        'schedule: "0 6 * *"',
+        f'schedule: "{live.crons["payer_dw"]}"',
+    )
+    wait_for(
+        "payer_dw loads again",
+        lambda: (
+            not airflow.request("GET", "/api/v2/dags/payer_dw")["is_stale"]
+            and airflow.request("GET", "/api/v2/importErrors")["total_entries"] == 0
+        ),
+        live,
+        timeout=180,
+    )
+
+
+def test_secrets_of_the_local_airflow_are_private(live: Live) -> None:
+    for name in ("secrets.json", "passwords.json"):
+        assert stat.S_IMODE((live.home / name).stat().st_mode) == 0o600, name
+    assert len(json.loads((live.home / "secrets.json").read_text())["jwt"]) >= 64
+
+
+def components(home: Path) -> dict[str, int]:
+    return {name: int(pid) for name, pid in json.loads((home / "components.json").read_text()).items()}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (killed, not yet reaped by its new parent) is not running
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True  # no /proc: alive is the best we know
+    return state != "Z"
+
+
+def test_sigterm_stops_every_component(live: Live) -> None:
+    pids = components(live.home)
+    assert sorted(pids) == ["api-server", "dag-processor", "scheduler", "triggerer"]
+
+    live.command.send_signal(signal.SIGTERM)
+
+    assert live.command.wait(timeout=90) == 143
+    assert not [name for name, pid in pids.items() if alive(pid)]
+    assert port_is_free(live.port)
+    assert not (live.home / "components.json").exists()
+
+
+def test_a_second_start_finds_components_a_killed_start_left_running(live: Live) -> None:
+    command = start(live.project, live.home, live.port)
+    pids = components(live.home)
+    command.send_signal(signal.SIGKILL)  # the CLI dies without stopping its components
+    command.wait()
+    assert all(alive(pid) for pid in pids.values())
+
+    again = dagmesh("airflow", "--port", str(live.port), project=live.project, timeout=120, home=live.home)
+
+    assert again.returncode == 1
+    assert "an earlier local Airflow of this project is still running: api-server (pid" in again.stderr
+    assert "dagmesh airflow --stop" in again.stderr
+
+    stopped = dagmesh("airflow", "--stop", project=live.project, timeout=120, home=live.home)
+
+    assert stopped.returncode == 0 and "stopped api-server (pid" in stopped.stdout
+    assert not [name for name, pid in pids.items() if alive(pid)]
+    assert port_is_free(live.port)
