@@ -48,7 +48,7 @@ def test_a_branch_environment_runs_the_mesh_without_touching_the_one_it_came_fro
 def test_a_snowflake_branch_is_a_database_clone_printed_for_review(project: Path) -> None:
     done = dagmesh("env", "create", "feature_x", "--from", "prod", "--print", project=project)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "CREATE DATABASE MESH_FEATURE_X CLONE MESH;"
+    assert done.stdout.strip() == 'CREATE DATABASE "MESH_FEATURE_X" CLONE "MESH";'
     assert "feature_x" not in dagmesh("env", "list", project=project).stdout
 
 
@@ -63,15 +63,16 @@ def test_grants_prints_the_access_control_sql_for_snowflake(project: Path) -> No
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("-- Access control for Snowflake database MESH (environment 'prod'")
+    reader = '"MESH"."PRODUCT__PRODUCT__READER"'
     assert lines[2:] == [
         "-- product",
-        "CREATE DATABASE ROLE IF NOT EXISTS MESH.PRODUCT__PRODUCT__READER;",
-        "GRANT USAGE ON SCHEMA MESH.PRODUCT TO DATABASE ROLE MESH.PRODUCT__PRODUCT__READER;",
-        "GRANT SELECT ON TABLE MESH.PRODUCT.PRODUCT TO DATABASE ROLE MESH.PRODUCT__PRODUCT__READER;",
-        "CREATE DATABASE ROLE IF NOT EXISTS MESH.PAYER_DW__CONSUMER;",
-        "GRANT DATABASE ROLE MESH.PRODUCT__PRODUCT__READER TO DATABASE ROLE MESH.PAYER_DW__CONSUMER;",
-        "CREATE DATABASE ROLE IF NOT EXISTS MESH.PHYSICIAN_DW__CONSUMER;",
-        "GRANT DATABASE ROLE MESH.PRODUCT__PRODUCT__READER TO DATABASE ROLE MESH.PHYSICIAN_DW__CONSUMER;",
+        f"CREATE DATABASE ROLE IF NOT EXISTS {reader};",
+        f'GRANT USAGE ON SCHEMA "MESH"."PRODUCT" TO DATABASE ROLE {reader};',
+        f'GRANT SELECT ON TABLE "MESH"."PRODUCT"."PRODUCT" TO DATABASE ROLE {reader};',
+        'CREATE DATABASE ROLE IF NOT EXISTS "MESH"."PAYER_DW__CONSUMER";',
+        f'GRANT DATABASE ROLE {reader} TO DATABASE ROLE "MESH"."PAYER_DW__CONSUMER";',
+        'CREATE DATABASE ROLE IF NOT EXISTS "MESH"."PHYSICIAN_DW__CONSUMER";',
+        f'GRANT DATABASE ROLE {reader} TO DATABASE ROLE "MESH"."PHYSICIAN_DW__CONSUMER";',
     ]
 
 

@@ -11,6 +11,8 @@ from dagmesh.config.model import Environment, Mesh
 from dagmesh.engines.base import WarehouseError
 from dagmesh.engines.duckdb import DuckDBEngine
 from dagmesh.errors import Location
+from dagmesh.sql import statements as sql
+from dagmesh.sql.statements import Relation
 
 
 @pytest.fixture
@@ -22,58 +24,69 @@ def engine(tmp_path: Path) -> DuckDBEngine:
 
 def test_the_warehouse_is_one_file_under_the_project(engine: DuckDBEngine, tmp_path: Path) -> None:
     with engine.session() as session:
-        session.execute("CREATE TABLE t AS SELECT 1 AS a")
+        session.execute_text("CREATE TABLE t AS SELECT 1 AS a")
     assert engine.path == tmp_path / "wh.duckdb"
     assert engine.path.is_file()
 
 
 def test_raw_sources_live_in_a_schema_named_after_database_and_schema(engine: DuckDBEngine) -> None:
-    assert engine.source_relation("RAW.AMA.PHYSICIANS") == "raw_ama.physicians"
+    assert engine.source_relation("RAW.AMA.PHYSICIANS") == Relation("raw_ama", "physicians")
+    assert engine.source_relation("RAW.AMA.PHYSICIANS").sql("duckdb") == '"raw_ama"."physicians"'
 
 
-def test_snowflake_sql_is_translated_to_duckdb(engine: DuckDBEngine) -> None:
-    sql = engine.to_warehouse_sql(
+def test_snowflake_sql_is_written_for_duckdb(engine: DuckDBEngine) -> None:
+    query = sql.parse_query(
         "SELECT IFF(a > 1, 'x', 'y') AS b, CAST(DATEADD(month, -2, d) AS DATE) AS e, COUNT_IF(a > 0) AS n "
         "FROM t GROUP BY ALL"
     )
     with engine.session() as session:
-        session.execute("CREATE TABLE t AS SELECT 2 AS a, DATE '2026-03-31' AS d")
-        assert session.query(sql) == [("x", date(2026, 1, 31), 1)]
+        session.execute_text("CREATE TABLE t AS SELECT 2 AS a, DATE '2026-03-31' AS d")
+        assert session.query(query) == [("x", date(2026, 1, 31), 1)]
+
+
+def test_names_that_are_sql_keywords_work_quoted(engine: DuckDBEngine) -> None:
+    table = engine.table(engine.build_schema("order"), "select")
+    with engine.session() as session:
+        session.run_all(engine.reset_build_schema("order"))
+        session.run_all(engine.create_table_as(table, sql.parse_query('SELECT 1 AS "GROUP"')))
+        assert session.query(sql.select(table, ["group"])) == [(1,)]
+        assert engine.list_tables(session, engine.build_schema("order")) == ["select"]
 
 
 def test_invalid_sql_is_a_warehouse_error_naming_the_statement(engine: DuckDBEngine) -> None:
     with (
         engine.session() as session,
-        pytest.raises(WarehouseError, match="while running: SELECT \\* FROM nowhere"),
+        pytest.raises(WarehouseError, match='while running: SELECT \\* FROM "nowhere"'),
     ):
-        session.query("SELECT * FROM nowhere")
+        session.query(sql.select_all(Relation("nowhere")))
 
 
 def test_publish_is_all_or_nothing(engine: DuckDBEngine) -> None:
+    published = engine.published_schema("d")
     with engine.session() as session:
-        session.run_all(engine.reset_build_schema_sql("d"))
-        session.execute("CREATE TABLE d__build.a AS SELECT 1 AS v")
+        session.run_all(engine.reset_build_schema("d"))
+        session.execute_text("CREATE TABLE d__build.a AS SELECT 1 AS v")
         engine.publish(session, "d")
-        session.run_all(engine.reset_build_schema_sql("d"))
-        session.execute("CREATE TABLE d__build.a AS SELECT 2 AS v")
-        session.execute("CREATE TABLE d__build.b AS SELECT 2 AS v")
+        session.run_all(engine.reset_build_schema("d"))
+        session.execute_text("CREATE TABLE d__build.a AS SELECT 2 AS v")
+        session.execute_text("CREATE TABLE d__build.b AS SELECT 2 AS v")
         with pytest.raises(RuntimeError), session.transaction():
             engine.publish(session, "d")
             raise RuntimeError("the registry write failed")
-        assert session.query("SELECT v FROM d.a") == [(1,)]
-        assert engine.list_tables(session, "d") == ["a"]
+        assert session.query_text("SELECT v FROM d.a") == [(1,)]
+        assert engine.list_tables(session, published) == ["a"]
         with session.transaction():
             engine.publish(session, "d")
-        assert session.query("SELECT v FROM d.a") == [(2,)]
-        assert engine.list_tables(session, "d") == ["a", "b"]
+        assert session.query_text("SELECT v FROM d.a") == [(2,)]
+        assert engine.list_tables(session, published) == ["a", "b"]
 
 
 def test_publishing_drops_tables_the_new_build_no_longer_has(engine: DuckDBEngine) -> None:
     with engine.session() as session:
-        session.run_all(engine.reset_build_schema_sql("d"))
-        session.execute("CREATE TABLE d__build.old AS SELECT 1 AS v")
+        session.run_all(engine.reset_build_schema("d"))
+        session.execute_text("CREATE TABLE d__build.old AS SELECT 1 AS v")
         engine.publish(session, "d")
-        session.run_all(engine.reset_build_schema_sql("d"))
-        session.execute("CREATE TABLE d__build.new AS SELECT 1 AS v")
+        session.run_all(engine.reset_build_schema("d"))
+        session.execute_text("CREATE TABLE d__build.new AS SELECT 1 AS v")
         engine.publish(session, "d")
-        assert engine.list_tables(session, "d") == ["new"]
+        assert engine.list_tables(session, engine.published_schema("d")) == ["new"]

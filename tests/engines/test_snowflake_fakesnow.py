@@ -16,6 +16,7 @@ from dagmesh.engines import engine_for
 from dagmesh.engines.base import QueryTag, WarehouseConfigError
 from dagmesh.engines.snowflake import SnowflakeEngine
 from dagmesh.registry.store import Build, Registry
+from dagmesh.sql import statements as sql
 from tests.helpers import certify_domain
 from tests.support.fake_snowflake import CONNECTION, FakeSnowflake, add_environment, fake_snowflake
 
@@ -42,8 +43,8 @@ def test_each_session_first_sets_its_query_tag(project: Path, account: FakeSnowf
     fake = engine(project, "fake")
     tag = QueryTag("pharma", "physician", "test", "manual__1", "physician-abc")
     with fake.session(tag) as session:
-        session.query("SELECT 1")
-    assert account.statements == [fake.query_tag_sql(tag), "SELECT 1"]
+        session.query(sql.one())
+    assert account.statements == [sql.render(sql.set_query_tag(tag.to_json()), "snowflake"), "SELECT 1"]
 
 
 def test_the_registry_reads_and_writes_through_the_hook(project: Path, account: FakeSnowflake) -> None:
@@ -57,7 +58,7 @@ def test_the_registry_reads_and_writes_through_the_hook(project: Path, account: 
         latest = registry.latest_certification(session, "physician")
     assert latest is not None
     assert (latest.version, latest.lineage, latest.ports) == (1, {"product": 2}, {"physician": (1, 423)})
-    assert account.matching(r"^INSERT INTO MESH\.MESH_META\.CERTIFICATIONS")
+    assert account.matching(r'^INSERT INTO "MESH"\."MESH_META"\."CERTIFICATIONS"')
 
 
 def test_an_unknown_connection_id_fails_naming_it_before_any_statement(
@@ -100,8 +101,8 @@ def test_certify_re_grants_the_ports_after_the_swap(seeded_fake: tuple[Path, Fak
     project, account = seeded_fake
     certify_domain(project, "payer")
     statements = account.statements
-    swap = statements.index("ALTER SCHEMA MESH.PAYER__BUILD SWAP WITH MESH.PAYER")
-    grants = [i for i, s in enumerate(statements) if s.startswith("GRANT SELECT ON TABLE MESH.PAYER.")]
+    swap = statements.index('ALTER SCHEMA "MESH"."PAYER__BUILD" SWAP WITH "MESH"."PAYER"')
+    grants = [i for i, s in enumerate(statements) if s.startswith('GRANT SELECT ON TABLE "MESH"."PAYER".')]
     assert grants and min(grants) > swap
     assert account.role_grants["MESH.PAYER__FORMULARY__READER"] == {"MESH.PAYER_DW__CONSUMER"}
 

@@ -6,8 +6,9 @@ import pytest
 
 from dagmesh.config.model import Policy
 from dagmesh.config.project import load_project
-from dagmesh.quality.checks import Check, Expectation, evaluate, plan_tests, port_checks
+from dagmesh.quality.checks import Check, Expectation, Measure, evaluate, plan_tests, port_checks
 from dagmesh.quality.contract import compare_schema, warehouse_family
+from dagmesh.sql import statements as sql
 from tests.helpers import REPO
 
 
@@ -35,9 +36,10 @@ def test_a_port_gets_the_standard_pack_its_column_tests_and_its_port_tests() -> 
         "range", "expression",
     }  # fmt: skip
     assert checks["physician.physician:row_count"].expect.describe() == ">= 100"
-    assert (
-        "NOT IN ('ONC', 'HEM', 'CARD', 'DERM')"
-        in checks["physician.physician.specialty:accepted_values"].expression
+    accepted = checks["physician.physician.specialty:accepted_values"].measure
+    assert accepted == Measure("not_in", ("specialty",), values=("ONC", "HEM", "CARD", "DERM"))
+    assert sql.render(sql.measure(accepted), "duckdb") == (
+        "COUNT_IF(NOT \"specialty\" IS NULL AND NOT \"specialty\" IN ('ONC', 'HEM', 'CARD', 'DERM'))"
     )
 
 

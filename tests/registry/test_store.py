@@ -66,7 +66,7 @@ def test_a_registry_made_by_an_older_dagmesh_gets_the_new_columns(tmp_path: Path
     engine, registry = make_registry(tmp_path)
     with engine.session() as session:
         registry.ensure(session)
-        session.execute("ALTER TABLE mesh_meta.inputs DROP COLUMN triggered_by_build_id")
+        session.execute_text("ALTER TABLE mesh_meta.inputs DROP COLUMN triggered_by_build_id")
         registry.ensure(session)
-        columns = [r[0] for r in session.query("DESCRIBE mesh_meta.inputs")]
+        columns = [r[0] for r in session.query_text("DESCRIBE mesh_meta.inputs")]
     assert columns[-1] == "triggered_by_build_id"

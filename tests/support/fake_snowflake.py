@@ -6,7 +6,8 @@ managed-access schemas, schema ``SWAP``, database roles, grants or ``QUERY_TAG``
 test-support layer (not dagmesh code) gives the emulator those semantics, so the whole
 mesh can run on it:
 
-* ``... WITH MANAGED ACCESS`` creates a plain schema (the emulator enforces no access);
+* ``... WITH MANAGED ACCESS`` creates a plain schema (the emulator enforces no access),
+  and ``CREATE OR REPLACE SCHEMA`` replaces one that has tables;
 * ``ALTER SCHEMA a SWAP WITH b`` exchanges the two schemas' tables;
 * ``QUERY_TAG``, database roles, grants and revokes are accepted and recorded, and
   ``SHOW GRANTS OF DATABASE ROLE`` answers from the recorded grants;
@@ -39,6 +40,7 @@ ACCEPTED = [
 ]
 _SWAP = re.compile(r"^ALTER SCHEMA (\S+) SWAP WITH (\S+)$", re.IGNORECASE)
 _MANAGED = re.compile(r"\s+WITH MANAGED ACCESS\s*$", re.IGNORECASE)
+_REPLACE_SCHEMA = re.compile(r"^CREATE OR REPLACE SCHEMA (\S+)", re.IGNORECASE)
 _SHOW_GRANTS_OF = re.compile(r"^SHOW GRANTS OF DATABASE ROLE (\S+)$", re.IGNORECASE)
 _GRANT_ROLE = re.compile(r"^GRANT DATABASE ROLE (\S+) TO DATABASE ROLE (\S+)$", re.IGNORECASE)
 _REVOKE_ROLE = re.compile(r"^REVOKE DATABASE ROLE (\S+) FROM DATABASE ROLE (\S+)$", re.IGNORECASE)
@@ -71,23 +73,24 @@ def fake_snowflake(
         with account.lock:
             account.statements.append(statement)
         if swap := _SWAP.match(statement):
-            _swap_schemas(cursor, original_execute, swap.group(1), swap.group(2))
+            _swap_schemas(cursor, original_execute, _name(swap.group(1)), _name(swap.group(2)))
             return cursor
         if shown := _SHOW_GRANTS_OF.match(statement):
-            rows = sorted(account.role_grants.get(shown.group(1).upper(), ()))
-            values = (
-                ", ".join(f"('{shown.group(1)}', 'DATABASE_ROLE', '{g}')" for g in rows)
-                or "(NULL, NULL, NULL)"
-            )
+            role = _name(shown.group(1))
+            rows = sorted(account.role_grants.get(role, ()))
+            values = ", ".join(f"('{role}', 'DATABASE_ROLE', '{g}')" for g in rows) or "(NULL, NULL, NULL)"
             listing = (
                 "SELECT NULL AS created_on, role, granted_to, grantee_name, NULL AS granted_by "
                 f"FROM (VALUES {values}) AS g(role, granted_to, grantee_name) WHERE role IS NOT NULL"
             )
             return original_execute(cursor, listing)
         if granted := _GRANT_ROLE.match(statement):
-            account.role_grants.setdefault(granted.group(1).upper(), set()).add(granted.group(2).upper())
+            account.role_grants.setdefault(_name(granted.group(1)), set()).add(_name(granted.group(2)))
         if revoked := _REVOKE_ROLE.match(statement):
-            account.role_grants.get(revoked.group(1).upper(), set()).discard(revoked.group(2).upper())
+            account.role_grants.get(_name(revoked.group(1)), set()).discard(_name(revoked.group(2)))
+        if replaced := _REPLACE_SCHEMA.match(statement):
+            # DuckDB will not replace a schema that has tables: drop it first, as Snowflake does.
+            original_execute(cursor, f"DROP SCHEMA IF EXISTS {replaced.group(1)} CASCADE")
         return original_execute(cursor, _MANAGED.sub("", command), params, *args, **kwargs)
 
     with ExitStack() as stack:
@@ -117,10 +120,21 @@ def fake_snowflake(
         yield account
 
 
+def _name(quoted: str) -> str:
+    """``"MESH"."PAYER"`` as ``MESH.PAYER`` (dagmesh quotes every name, in upper case)."""
+    return quoted.replace('"', "").upper()
+
+
 def _swap_schemas(cursor: Any, execute: Any, first: str, second: str) -> None:
-    """Exchange two schemas' tables through a third (DuckDB has no schema rename)."""
+    """Exchange two schemas' tables through a third (DuckDB has no schema rename).
+
+    Names arrive as ``DATABASE.SCHEMA`` (upper case, unquoted); they are quoted again here,
+    as a table may be called like a keyword."""
     database = first.split(".")[0] if "." in first else None
     scratch = f"{database}.DAGMESH_SWAP" if database else "DAGMESH_SWAP"
+
+    def quoted(name: str) -> str:
+        return ".".join(f'"{part}"' for part in name.split("."))
 
     def tables(schema: str) -> list[str]:
         db, name = schema.split(".") if "." in schema else (database, schema)
@@ -131,10 +145,14 @@ def _swap_schemas(cursor: Any, execute: Any, first: str, second: str) -> None:
         return [row[0] for row in cursor.fetchall()]
 
     def move(source: str, target: str) -> None:
-        execute(cursor, f"CREATE OR REPLACE SCHEMA {target}")
+        execute(cursor, f"DROP SCHEMA IF EXISTS {quoted(target)} CASCADE")
+        execute(cursor, f"CREATE SCHEMA {quoted(target)}")
         for table in tables(source):
-            execute(cursor, f"CREATE TABLE {target}.{table} AS SELECT * FROM {source}.{table}")
-        execute(cursor, f"DROP SCHEMA {source} CASCADE")
+            execute(
+                cursor,
+                f'CREATE TABLE {quoted(target)}."{table}" AS SELECT * FROM {quoted(source)}."{table}"',
+            )
+        execute(cursor, f"DROP SCHEMA {quoted(source)} CASCADE")
 
     move(first, scratch)
     move(second, first)

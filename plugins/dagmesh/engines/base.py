@@ -2,8 +2,10 @@
 
 An engine is built from one environment of ``mesh.yaml``. The base class holds
 everything that is the same on every warehouse; :mod:`dagmesh.engines.duckdb` and
-:mod:`dagmesh.engines.snowflake` override only what differs. SQL handed to an engine
-is Snowflake's dialect (what users write); :meth:`Engine.to_warehouse_sql` translates.
+:mod:`dagmesh.engines.snowflake` override only what differs. Statements are sqlglot
+trees from :mod:`dagmesh.sql.statements`; a session renders them in the engine's
+dialect. Domain SQL is Snowflake's dialect (what users write), parsed once with
+:meth:`Engine.query` and rendered for the warehouse like any other statement.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any, ClassVar, Protocol
 
 from dagmesh.config.model import EngineName, Environment, Mesh, PortRef
 from dagmesh.mesh.access import AccessPlan
+from dagmesh.sql import statements as sql
+from dagmesh.sql.statements import Relation, Sql
 
 #: A marker table in every build schema naming the build it holds. After a publish
 #: the published schema carries it too, which makes publishing idempotent.
@@ -62,34 +66,48 @@ class QueryTag:
 
 
 class Session(ABC):
-    """One open connection; statements run in the warehouse's own dialect."""
+    """One open connection; statements are rendered in the warehouse's dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+
+    def execute(self, statement: Sql) -> None:
+        self.execute_text(self.render(statement))
+
+    def query(self, statement: Sql) -> list[tuple[Any, ...]]:
+        return self.query_text(self.render(statement))
+
+    def run_all(self, statements: Sequence[Sql]) -> None:
+        for statement in statements:
+            self.execute(statement)
+
+    def render(self, statement: Sql) -> str:
+        from sqlglot.errors import UnsupportedError
+
+        try:
+            return sql.render(statement, self.dialect)
+        except UnsupportedError as exc:
+            raise WarehouseError(f"this SQL cannot be written for {self.dialect}: {exc}") from exc
 
     @abstractmethod
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def execute_text(self, text: str) -> None:
+        """Run one rendered statement."""
 
     @abstractmethod
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
-
-    @abstractmethod
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def query_text(self, text: str) -> list[tuple[Any, ...]]:
+        """Run one rendered query and return its rows."""
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[None]:
         """Everything inside commits together or not at all."""
-
-    def run_all(self, statements: Sequence[str]) -> None:
-        for statement in statements:
-            self.execute(statement)
 
 
 class Engine(ABC):
     """A warehouse for one environment of one mesh."""
 
     name: ClassVar[EngineName]
-    #: sqlglot dialect statements must be in when they reach the warehouse.
+    #: sqlglot dialect statements are rendered in for the warehouse.
     dialect: ClassVar[str]
-    #: Parameter placeholder of the warehouse's Python driver.
-    placeholder: ClassVar[str] = "?"
 
     def __init__(self, project_root: Path, mesh: Mesh, environment: Environment) -> None:
         self.project_root = project_root
@@ -99,32 +117,36 @@ class Engine(ABC):
     # ------------------------------------------------------------------ names
 
     def ident(self, name: str) -> str:
-        """How an unquoted identifier is stored (Snowflake folds to upper case)."""
+        """How the warehouse stores an unquoted name (Snowflake folds to upper case)."""
         return name
 
-    def published_schema(self, domain: str) -> str:
-        return self.ident(domain)
+    @property
+    def catalog(self) -> str | None:
+        """The database every name is qualified with (none on DuckDB: one file, one catalog)."""
+        return None
 
-    def build_schema(self, domain: str) -> str:
-        return self.ident(f"{domain}__build")
+    def schema(self, name: str) -> Relation:
+        return Relation(self.ident(name), None, self.catalog)
+
+    def published_schema(self, domain: str) -> Relation:
+        return self.schema(domain)
+
+    def build_schema(self, domain: str) -> Relation:
+        return self.schema(f"{domain}__build")
 
     @property
-    def registry_schema(self) -> str:
-        return self.ident("mesh_meta")
+    def registry_schema(self) -> Relation:
+        return self.schema("mesh_meta")
 
-    def schema_ref(self, schema: str) -> str:
-        """A schema as DDL names it (Snowflake qualifies it with the database)."""
-        return schema
+    def table(self, schema: Relation, name: str) -> Relation:
+        return schema.child(self.ident(name))
 
-    def qualify(self, schema: str, table: str) -> str:
-        return f"{self.schema_ref(schema)}.{self.ident(table)}"
-
-    def port_relation(self, port: PortRef) -> str:
+    def port_relation(self, port: PortRef) -> Relation:
         """The published table of an upstream output port."""
-        return self.qualify(self.published_schema(port.domain), port.port)
+        return self.table(self.published_schema(port.domain), port.port)
 
     @abstractmethod
-    def source_relation(self, table: str) -> str:
+    def source_relation(self, table: str) -> Relation:
         """The relation a declared raw source (``DATABASE.SCHEMA.TABLE``) is read from."""
 
     # ------------------------------------------------------------------ sessions
@@ -136,7 +158,7 @@ class Engine(ABC):
     def check_connection(self) -> None:
         """Fail with one clear message when the warehouse cannot be reached."""
         with self.session() as session:
-            session.query("SELECT 1")
+            session.query(sql.one())
 
     @abstractmethod
     def load_raw(
@@ -148,38 +170,32 @@ class Engine(ABC):
     ) -> dict[str, int]:
         """Write synthetic raw data where the mesh's sources are read from."""
 
-    # ------------------------------------------------------------------ dialect
-
-    def to_warehouse_sql(self, sql: str) -> str:
-        """Translate Snowflake-dialect SQL to the warehouse's dialect."""
-        return sql
-
     # ------------------------------------------------------------------ statements
 
-    def reset_build_schema_sql(self, domain: str) -> list[str]:
+    def reset_build_schema(self, domain: str) -> list[Sql]:
         """Statements leaving the domain's build schema empty and ready."""
-        schema = self.schema_ref(self.build_schema(domain))
-        return [f"DROP SCHEMA IF EXISTS {schema} CASCADE", f"CREATE SCHEMA {schema}"]
+        schema = self.build_schema(domain)
+        return [sql.drop_schema(schema), sql.create_schema(schema, if_not_exists=False)]
 
-    def create_table_as_sql(self, relation: str, select_sql: str) -> list[str]:
-        return [f"CREATE OR REPLACE TABLE {relation} AS {select_sql}"]
+    def create_table_as(self, target: Relation, query: Any) -> list[Sql]:
+        return [sql.create_table_as(target, query)]
 
-    def copy_table_sql(self, source: str, target: str) -> list[str]:
+    def copy_table(self, source: Relation, target: Relation) -> list[Sql]:
         """Start ``target`` as a copy of ``source`` (incremental models' previous state)."""
-        return [f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {source}"]
+        return [sql.create_table_as(target, sql.select_all(source))]
 
-    def marker_sql(self, domain: str, build_id: str) -> list[str]:
-        relation = self.qualify(self.build_schema(domain), BUILD_MARKER)
+    def marker(self, domain: str, build_id: str) -> list[Sql]:
+        relation = self.table(self.build_schema(domain), BUILD_MARKER)
         return [
-            f"CREATE OR REPLACE TABLE {relation} (build_id VARCHAR)",
-            f"INSERT INTO {relation} VALUES ('{_sql_string(build_id)}')",
+            sql.create_table(relation, [("build_id", "VARCHAR")], if_not_exists=False),
+            sql.insert_rows(relation, ["build_id"], [(build_id,)]),
         ]
 
     @abstractmethod
     def publish(self, session: Session, domain: str) -> None:
         """Atomically make the build schema's tables the domain's published tables."""
 
-    def grant_sql(self, plan: AccessPlan) -> list[str]:
+    def grants(self, plan: AccessPlan) -> list[Sql]:
         """The statements giving each port's reader role exactly its port, and each
         consumer domain's role the readers of the ports it consumes.
 
@@ -187,16 +203,20 @@ class Engine(ABC):
         """
         return []
 
+    def grant_sql(self, plan: AccessPlan) -> list[str]:
+        """:meth:`grants` as the warehouse runs them (for people to review)."""
+        return [sql.render(s, self.dialect) for s in self.grants(plan)]
+
     def apply_grants(self, session: Session, plan: AccessPlan) -> None:
-        """Run :meth:`grant_sql` (certify does after every publish)."""
-        session.run_all(self.grant_sql(plan))
+        """Run :meth:`grants` (certify does after every publish)."""
+        session.run_all(self.grants(plan))
 
     def published_build_id(self, session: Session, domain: str) -> str | None:
         """The build whose tables are published now, from the marker table."""
-        relation = self.qualify(self.published_schema(domain), BUILD_MARKER)
-        if not self.table_exists(session, self.published_schema(domain), BUILD_MARKER):
+        schema = self.published_schema(domain)
+        if not self.table_exists(session, schema, BUILD_MARKER):
             return None
-        rows = session.query(f"SELECT build_id FROM {relation}")
+        rows = session.query(sql.select(self.table(schema, BUILD_MARKER), ["build_id"]))
         return str(rows[0][0]) if rows else None
 
     # ------------------------------------------------------------------ environments
@@ -219,51 +239,17 @@ class Engine(ABC):
 
     # ------------------------------------------------------------------ catalog
 
-    def schema_literal(self, schema: str) -> str:
-        """A schema name as information_schema stores it."""
-        return schema
+    def list_tables(self, session: Session, schema: Relation) -> list[str]:
+        return [str(r[0]) for r in session.query(sql.table_names(self.catalog, schema.schema))]
 
-    def information_schema(self) -> str:
-        return "information_schema"
-
-    def list_tables(self, session: Session, schema: str) -> list[str]:
-        rows = session.query(
-            f"SELECT table_name FROM {self.information_schema()}.tables "
-            f"WHERE table_schema = '{_sql_string(self.schema_literal(schema))}' ORDER BY table_name"
-        )
-        return [str(r[0]) for r in rows]
-
-    def table_exists(self, session: Session, schema: str, table: str) -> bool:
+    def table_exists(self, session: Session, schema: Relation, table: str) -> bool:
         return self.ident(table).lower() in {t.lower() for t in self.list_tables(session, schema)}
 
-    def columns_subquery(self, schema: str, table: str) -> str:
-        """A scalar subquery (Snowflake dialect) listing ``name:type:scale`` of a table.
-
-        Fused into the standard test query so the contract check costs no extra query.
-        """
-        return (
-            "(SELECT LISTAGG(LOWER(column_name) || ':' || data_type || ':' || "
-            "COALESCE(TO_VARCHAR(numeric_scale), ''), ',') WITHIN GROUP (ORDER BY ordinal_position) "
-            f"FROM {self.information_schema()}.columns "
-            f"WHERE table_schema = '{_sql_string(self.schema_literal(schema))}' "
-            f"AND table_name = '{_sql_string(self.ident(table))}')"
-        )
+    def columns_listing(self, relation: Relation) -> Any:
+        """A scalar subquery listing ``name:type:scale`` of a table (see :func:`sql.columns_listing`)."""
+        assert relation.name is not None
+        return sql.columns_listing(self.catalog, relation.schema, relation.name)
 
     def describe(self) -> str:
         """One line saying where this engine writes, for people."""
         return f"{self.name} environment '{self.environment.name}'"
-
-
-def _sql_string(value: str) -> str:
-    return value.replace("'", "''")
-
-
-def sql_literal(value: Any) -> str:
-    """A Python value as a SQL literal (strings quoted, numbers bare, booleans TRUE/FALSE)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return f"'{_sql_string(str(value))}'"

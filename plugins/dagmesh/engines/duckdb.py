@@ -2,7 +2,7 @@
 
 Differences from the base engine:
 
-* SQL is transpiled from Snowflake's dialect with sqlglot.
+* Statements (and domain SQL, written in Snowflake's dialect) are rendered for DuckDB.
 * A raw source ``RAW.AMA.PHYSICIANS`` lives in schema ``raw_ama`` of the same file
   (one file is one catalog in DuckDB).
 * Publishing copies the build schema's tables into the published schema inside one
@@ -14,7 +14,7 @@ Differences from the base engine:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,11 @@ from typing import Any
 from dagmesh import progress
 from dagmesh.config.model import Environment, default_duckdb_path
 from dagmesh.engines.base import Engine, QueryTag, RawDataGenerator, Session, WarehouseError
+from dagmesh.sql import statements as sql
+from dagmesh.sql.statements import Relation
+
+#: The name a branch's new file is attached under while the warehouse is copied into it.
+BRANCH_ALIAS = "dagmesh_branch"
 
 #: How long opening the warehouse waits for another process to release the file.
 LOCK_WAIT_SECONDS = 120.0
@@ -30,31 +35,22 @@ LOCK_WAIT_SECONDS = 120.0
 
 class DuckDBSession(Session):
     def __init__(self, connection: Any) -> None:
+        super().__init__("duckdb")
         self.connection = connection
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._run(sql, params)
+    def execute_text(self, text: str) -> None:
+        self._run(text)
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return list(self._run(sql, params).fetchall())
+    def query_text(self, text: str) -> list[tuple[Any, ...]]:
+        return list(self._run(text).fetchall())
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        import duckdb
-
-        if not rows:
-            return
-        try:
-            self.connection.executemany(sql, [list(r) for r in rows])
-        except duckdb.Error as exc:
-            raise WarehouseError(_explain(exc, sql)) from exc
-
-    def _run(self, sql: str, params: Sequence[Any]) -> Any:
+    def _run(self, text: str) -> Any:
         import duckdb
 
         try:
-            return self.connection.execute(sql, list(params) if params else None)
+            return self.connection.execute(text)
         except duckdb.Error as exc:
-            raise WarehouseError(_explain(exc, sql)) from exc
+            raise WarehouseError(_explain(exc, text)) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -75,24 +71,16 @@ class DuckDBEngine(Engine):
     def path(self) -> Path:
         return self._path_of(self.environment)
 
-    def source_relation(self, table: str) -> str:
+    def source_relation(self, table: str) -> Relation:
         return raw_relation(table)
-
-    def to_warehouse_sql(self, sql: str) -> str:
-        import sqlglot
-        from sqlglot.errors import ParseError
-
-        try:
-            statements = sqlglot.transpile(sql, read="snowflake", write="duckdb")
-        except ParseError as exc:
-            raise WarehouseError(f"SQL is not valid Snowflake SQL: {exc}") from exc
-        return ";\n".join(statements)
 
     @contextmanager
     def session(self, tag: QueryTag | None = None) -> Iterator[Session]:
         connection = self._connect()
         try:
-            yield DuckDBSession(connection)
+            session = DuckDBSession(connection)
+            session.run_all(sql.duckdb_settings())
+            yield session
         finally:
             connection.close()
 
@@ -125,16 +113,16 @@ class DuckDBEngine(Engine):
         # The generator is DuckDB SQL: it writes straight into the warehouse file.
         with self.session() as session:
             assert isinstance(session, DuckDBSession)
-            return generate(session.connection, scale, self.source_relation, loaded_at, progress)
+            return generate(session.connection, scale, raw_table_name, loaded_at, progress)
 
     def publish(self, session: Session, domain: str) -> None:
         build, published = self.build_schema(domain), self.published_schema(domain)
         tables = self.list_tables(session, build)
-        session.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema_ref(published)}")
+        session.execute(sql.create_schema(published))
         for table in tables:
-            session.execute(f"CREATE OR REPLACE TABLE {published}.{table} AS SELECT * FROM {build}.{table}")
+            session.run_all(self.copy_table(build.child(table), published.child(table)))
         for stale in set(self.list_tables(session, published)) - set(tables):
-            session.execute(f"DROP TABLE {published}.{stale}")
+            session.execute(sql.drop_table(published.child(stale)))
 
     def _path_of(self, env: Environment) -> Path:
         path = Path(env.path or default_duckdb_path(env.name))
@@ -148,12 +136,12 @@ class DuckDBEngine(Engine):
         if destination.exists():
             raise WarehouseError(f"{destination} already exists")
         with self.session() as session:
-            (catalog,) = session.query("SELECT current_database()")[0]
-            session.execute(f"ATTACH '{destination}' AS dagmesh_branch")
+            (catalog,) = session.query(sql.current_database())[0]
+            session.execute(sql.attach(str(destination), BRANCH_ALIAS))
             try:
-                session.execute(f"COPY FROM DATABASE {catalog} TO dagmesh_branch")
+                session.execute(sql.copy_database(str(catalog), BRANCH_ALIAS))
             finally:
-                session.execute("DETACH dagmesh_branch")
+                session.execute(sql.detach(BRANCH_ALIAS))
 
     def drop_plan(self) -> list[str]:
         return [f"delete {self.path}"]
@@ -166,10 +154,15 @@ class DuckDBEngine(Engine):
         return f"DuckDB warehouse {self.path}"
 
 
-def raw_relation(table: str) -> str:
-    """Where a raw table ``DATABASE.SCHEMA.TABLE`` lives in a DuckDB file: ``database_schema.table``."""
+def raw_relation(table: str) -> Relation:
+    """Where a raw table ``DATABASE.SCHEMA.TABLE`` lives in a DuckDB file: schema ``database_schema``."""
     database, schema, name = table.lower().split(".")
-    return f"{database}_{schema}.{name}"
+    return Relation(f"{database}_{schema}", name)
+
+
+def raw_table_name(table: str) -> str:
+    """:func:`raw_relation` as DuckDB SQL names it (for the example's raw-data generator)."""
+    return raw_relation(table).sql("duckdb")
 
 
 def _explain(exc: Exception, sql: str) -> str:

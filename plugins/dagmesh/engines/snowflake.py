@@ -29,47 +29,36 @@ from dagmesh.engines.base import (
     Session,
     WarehouseConfigError,
     WarehouseError,
-    sql_literal,
 )
-from dagmesh.engines.duckdb import raw_relation
+from dagmesh.engines.duckdb import raw_relation, raw_table_name
 from dagmesh.mesh.access import AccessPlan, consumer_role
+from dagmesh.sql import statements as sql
+from dagmesh.sql.statements import Relation, Sql
 
 
 class SnowflakeSession(Session):
     def __init__(self, connection: Any) -> None:
+        super().__init__("snowflake")
         self.connection = connection
 
-    def _cursor(self, sql: str, params: Sequence[Any] | None) -> Any:
+    def _cursor(self, text: str) -> Any:
         import snowflake.connector
 
         cursor = self.connection.cursor()
         try:
-            cursor.execute(sql, list(params) if params else None)
+            cursor.execute(text)
         except snowflake.connector.errors.Error as exc:
             cursor.close()
-            raise WarehouseError(f"{exc}\n  while running: {' '.join(sql.split())[:160]}") from exc
+            raise WarehouseError(f"{exc}\n  while running: {' '.join(text.split())[:160]}") from exc
         return cursor
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._cursor(sql, params).close()
+    def execute_text(self, text: str) -> None:
+        self._cursor(text).close()
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cursor = self._cursor(sql, params)
+    def query_text(self, text: str) -> list[tuple[Any, ...]]:
+        cursor = self._cursor(text)
         try:
             return [tuple(row) for row in cursor.fetchall()]
-        finally:
-            cursor.close()
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        import snowflake.connector
-
-        if not rows:
-            return
-        cursor = self.connection.cursor()
-        try:
-            cursor.executemany(sql, [list(r) for r in rows])
-        except snowflake.connector.errors.Error as exc:
-            raise WarehouseError(f"{exc}\n  while running: {' '.join(sql.split())[:160]}") from exc
         finally:
             cursor.close()
 
@@ -114,14 +103,13 @@ class SnowflakeEngine(Engine):
     def ident(self, name: str) -> str:
         return name.upper()
 
-    def schema_ref(self, schema: str) -> str:
-        return f"{self.database}.{schema}"
+    @property
+    def catalog(self) -> str:
+        return self.database
 
-    def source_relation(self, table: str) -> str:
-        return table
-
-    def information_schema(self) -> str:
-        return f"{self.database}.INFORMATION_SCHEMA"
+    def source_relation(self, table: str) -> Relation:
+        database, schema, name = table.split(".")
+        return Relation(schema.upper(), name.upper(), database.upper())
 
     # ------------------------------------------------------------------ sessions
 
@@ -139,7 +127,7 @@ class SnowflakeEngine(Engine):
         try:
             session = SnowflakeSession(connection)
             if tag is not None:
-                session.execute(self.query_tag_sql(tag))
+                session.execute(sql.set_query_tag(tag.to_json()))
             yield session
         finally:
             connection.close()
@@ -168,91 +156,83 @@ class SnowflakeEngine(Engine):
                 f"environment '{env.name}': cannot connect with Airflow connection '{env.conn_id}': {reason}"
             ) from exc
 
-    def query_tag_sql(self, tag: QueryTag) -> str:
-        return f"ALTER SESSION SET QUERY_TAG = {sql_literal(tag.to_json())}"
-
     def check_connection(self) -> None:
         with self.session() as session:
-            session.query("SELECT CURRENT_ROLE()")
+            session.query(sql.current_role())
 
     # ------------------------------------------------------------------ statements
 
-    def reset_build_schema_sql(self, domain: str) -> list[str]:
-        return [f"CREATE OR REPLACE SCHEMA {self.schema_ref(self.build_schema(domain))} WITH MANAGED ACCESS"]
+    def reset_build_schema(self, domain: str) -> list[Sql]:
+        return [sql.create_managed_schema(self.build_schema(domain), replace=True)]
 
-    def copy_table_sql(self, source: str, target: str) -> list[str]:
-        return [f"CREATE OR REPLACE TABLE {target} CLONE {source}"]
+    def copy_table(self, source: Relation, target: Relation) -> list[Sql]:
+        return [sql.clone_table(source, target)]
 
-    def publish_sql(self, domain: str) -> list[str]:
-        build = self.schema_ref(self.build_schema(domain))
-        published = self.schema_ref(self.published_schema(domain))
-        return [
-            f"CREATE SCHEMA IF NOT EXISTS {published} WITH MANAGED ACCESS",
-            f"ALTER SCHEMA {build} SWAP WITH {published}",
-        ]
+    def publish_statements(self, domain: str) -> list[Sql]:
+        build, published = self.build_schema(domain), self.published_schema(domain)
+        return [sql.create_managed_schema(published), sql.swap_schemas(build, published)]
 
     def publish(self, session: Session, domain: str) -> None:
-        session.run_all(self.publish_sql(domain))
+        session.run_all(self.publish_statements(domain))
 
-    def role_ref(self, role: str) -> str:
-        return f"{self.database}.{role}"
+    def role(self, name: str) -> Relation:
+        """A database role of the environment's database."""
+        return Relation(self.ident(name), None, self.database)
 
-    def grant_sql(self, plan: AccessPlan) -> list[str]:
-        statements: list[str] = []
+    def grants(self, plan: AccessPlan) -> list[Sql]:
+        statements: list[Sql] = []
         created: set[str] = set()
 
         def create(role: str) -> None:
             if role not in created:
                 created.add(role)
-                statements.append(f"CREATE DATABASE ROLE IF NOT EXISTS {self.role_ref(role)}")
+                statements.append(sql.create_database_role(self.role(role)))
 
         for access in plan.ports:
-            reader = self.role_ref(access.reader)
+            reader = self.role(access.reader)
             create(access.reader)
-            schema = self.schema_ref(self.published_schema(access.port.domain))
-            statements.append(f"GRANT USAGE ON SCHEMA {schema} TO DATABASE ROLE {reader}")
-            table = self.qualify(self.published_schema(access.port.domain), access.port.port)
-            statements.append(f"GRANT SELECT ON TABLE {table} TO DATABASE ROLE {reader}")
+            schema = self.published_schema(access.port.domain)
+            statements.append(sql.grant_to_database_role("USAGE", "SCHEMA", schema, reader))
+            table = self.port_relation(access.port)
+            statements.append(sql.grant_to_database_role("SELECT", "TABLE", table, reader))
             for consumer in access.consumers:
                 create(consumer_role(consumer))
-                statements.append(
-                    f"GRANT DATABASE ROLE {reader} TO DATABASE ROLE {self.role_ref(consumer_role(consumer))}"
-                )
+                statements.append(sql.grant_database_role(reader, self.role(consumer_role(consumer))))
         return statements
 
-    def revoke_sql(self, reader: str, grantees: Sequence[str], consumers: Sequence[str]) -> list[str]:
+    def revocations(self, reader: str, grantees: Sequence[str], consumers: Sequence[str]) -> list[Sql]:
         """Revoke a reader role from roles that no longer consume its port."""
         wanted = {consumer_role(c) for c in consumers}
-        stale = sorted({g.split(".")[-1].upper() for g in grantees} - wanted)
-        return [
-            f"REVOKE DATABASE ROLE {self.role_ref(reader)} FROM DATABASE ROLE {self.role_ref(grantee)}"
-            for grantee in stale
-        ]
+        stale = sorted({g.split(".")[-1].strip('"').upper() for g in grantees} - wanted)
+        return [sql.revoke_database_role(self.role(reader), self.role(grantee)) for grantee in stale]
 
     def apply_grants(self, session: Session, plan: AccessPlan) -> None:
-        session.run_all(self.grant_sql(plan))
+        session.run_all(self.grants(plan))
         for access in plan.ports:
-            rows = session.query(f"SHOW GRANTS OF DATABASE ROLE {self.role_ref(access.reader)}")
+            rows = session.query(sql.show_grants_of_database_role(self.role(access.reader)))
             # created_on, role, granted_to, grantee_name, granted_by
             grantees = [str(r[3]) for r in rows if len(r) > 3 and str(r[2]).upper() == "DATABASE_ROLE"]
-            session.run_all(self.revoke_sql(access.reader, grantees, access.consumers))
+            session.run_all(self.revocations(access.reader, grantees, access.consumers))
 
     # ------------------------------------------------------------------ environments
 
-    def branch_plan(self, target: Environment) -> list[str]:
+    def _clone(self, target: Environment) -> Sql:
         # Zero-copy: the clone shares storage with its source until either changes.
-        return [f"CREATE DATABASE {(target.database or '').upper()} CLONE {self.database}"]
+        return sql.clone_database(self.database, (target.database or "").upper())
+
+    def branch_plan(self, target: Environment) -> list[str]:
+        return [sql.render(self._clone(target), self.dialect)]
 
     def create_branch(self, target: Environment) -> None:
         with self.session() as session:
-            session.run_all(self.branch_plan(target))
+            session.execute(self._clone(target))
 
     def drop_plan(self) -> list[str]:
-        return [f"DROP DATABASE IF EXISTS {self.database}"]
+        return [sql.render(sql.drop_database(self.database), self.dialect)]
 
     def drop(self) -> None:
         with self.session() as session:
-            session.run_all(self.drop_plan())
+            session.execute(sql.drop_database(self.database))
 
     # ------------------------------------------------------------------ raw data
 
@@ -267,25 +247,28 @@ class SnowflakeEngine(Engine):
         from snowflake.connector.pandas_tools import write_pandas
 
         local = duckdb.connect()
-        counts = generate(local, scale, raw_relation, loaded_at, lambda table, rows: None)
+        counts = generate(local, scale, raw_table_name, loaded_at, lambda table, rows: None)
         with self.session() as session:
             assert isinstance(session, SnowflakeSession)
             for table in counts:
-                database, schema, name = table.upper().split(".")
-                relation = raw_relation(table)
-                columns = local.execute(f"DESCRIBE {relation}").fetchall()
-                spec = ", ".join(f"{c[0].upper()} {_snowflake_type(str(c[1]))}" for c in columns)
-                session.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
-                session.execute(f"CREATE SCHEMA IF NOT EXISTS {database}.{schema}")
-                session.execute(f"CREATE OR REPLACE TABLE {database}.{schema}.{name} ({spec})")
-                frame = local.execute(f"SELECT * FROM {relation}").df()
+                target = self.source_relation(table)
+                local_table = sql.render(sql.describe(raw_relation(table)), "duckdb")
+                columns = [
+                    (str(c[0]).upper(), _snowflake_type(str(c[1])))
+                    for c in local.execute(local_table).fetchall()
+                ]
+                assert target.catalog is not None and target.name is not None
+                session.execute(sql.create_database(target.catalog))
+                session.execute(sql.create_schema(target.schema_relation))
+                session.execute(sql.create_table(target, columns, if_not_exists=False))
+                frame = local.execute(sql.render(sql.select_all(raw_relation(table)), "duckdb")).df()
                 frame.columns = [str(c).upper() for c in frame.columns]
                 write_pandas(
                     session.connection,
                     frame,
-                    name,
-                    database=database,
-                    schema=schema,
+                    target.name,
+                    database=target.catalog,
+                    schema=target.schema,
                     auto_create_table=False,
                     use_logical_type=True,
                 )

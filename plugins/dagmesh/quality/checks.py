@@ -9,12 +9,10 @@ one query.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from dagmesh.config.model import ColumnTest, CustomTest, Domain, OutputPort, Policy
-from dagmesh.engines.base import sql_literal
 
 CheckKind = Literal["standard", "column", "port", "custom", "input"]
 
@@ -48,6 +46,28 @@ def _num(value: float | None) -> str:
 
 
 @dataclass(frozen=True)
+class Measure:
+    """What one check measures over a table, declared; :func:`dagmesh.sql.statements.measure`
+    writes it as one aggregate of the port's fused test query.
+
+    ``rows``: the row count; ``key_violations``: rows whose key (``columns``) is null or
+    repeated; ``nulls``; ``duplicates``; ``not_in`` (non-null values outside ``values``);
+    ``outside`` (values below ``low`` or above ``high``); ``violations`` (rows for which
+    ``condition``, a SQL condition over the port's ``columns``, is not true); ``contract``
+    (the table's columns and types).
+    """
+
+    kind: Literal[
+        "rows", "key_violations", "nulls", "duplicates", "not_in", "outside", "violations", "contract"
+    ]
+    columns: tuple[str, ...] = ()
+    values: tuple[object, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    condition: str = ""
+
+
+@dataclass(frozen=True)
 class Check:
     """One measurement of one table (or source), with its pass rule and severity."""
 
@@ -58,8 +78,8 @@ class Check:
     expect: Expectation
     severity: Literal["error", "warn"] = "error"
     column: str | None = None
-    #: Aggregate over the tested table (Snowflake dialect); empty for custom tests.
-    expression: str = ""
+    #: What is measured over the tested table; ``None`` for custom and source checks.
+    measure: Measure | None = None
 
 
 @dataclass(frozen=True)
@@ -109,13 +129,13 @@ class _PortChecks:
         self,
         test: str,
         kind: CheckKind,
-        expression: str,
+        measure: Measure,
         expect: Expectation,
         column: str | None = None,
         severity: Literal["error", "warn"] = "error",
     ) -> None:
         test_id = f"{self.prefix}.{column}:{test}" if column else f"{self.prefix}:{test}"
-        self.checks.append(Check(test_id, self.port, test, kind, expect, severity, column, expression))
+        self.checks.append(Check(test_id, self.port, test, kind, expect, severity, column, measure))
 
 
 def port_checks(domain: Domain, port: OutputPort, policy: Policy) -> list[Check]:
@@ -135,15 +155,13 @@ def port_checks(domain: Domain, port: OutputPort, policy: Policy) -> list[Check]
         checks.add(
             "row_count",
             "standard" if "row_count" in standard else "port",
-            "COUNT(*)",
+            Measure("rows"),
             _bounds(max(lows) if lows else None, own_count.max if own_count else None),
             # The parser refuses severity: warn on a row_count the policy makes standard.
             severity=own_count.severity if own_count is not None else "error",
         )
     if "primary_key" in standard and port.primary_key:
-        key = port.primary_key
-        nulls = _count_if(" OR ".join(f"{c} IS NULL" for c in key))
-        checks.add("primary_key", "standard", f"{nulls} + {_duplicates(key)}", _ZERO)
+        checks.add("primary_key", "standard", Measure("key_violations", port.primary_key), _ZERO)
     for column in port.columns.values():
         for test in column.tests:
             mandated = (test.kind == "not_null" and "not_null_columns" in standard) or (
@@ -152,49 +170,38 @@ def port_checks(domain: Domain, port: OutputPort, policy: Policy) -> list[Check]
             checks.add(
                 test.kind,
                 "standard" if mandated else "column",
-                _column_expression(column.name, test),
+                _column_measure(column.name, test),
                 _ZERO,
                 column=column.name,
                 severity=test.severity,
             )
     expressions = [t for t in port.tests if t.kind == "expression"]
     for number, port_test in enumerate(expressions, start=1):
-        violations = _count_if(f"NOT ({port_test.expression})")
+        violations = Measure("violations", tuple(port.columns), condition=port_test.expression)
         name = "expression" if number == 1 else f"expression_{number}"
         checks.add(name, "port", violations, _ZERO, severity=port_test.severity)
     if "schema_matches_contract" in standard:
         contract = tuple((c.name, c.family) for c in port.columns.values())
-        checks.add("schema_matches_contract", "standard", "", Expectation("contract", contract=contract))
+        checks.add(
+            "schema_matches_contract",
+            "standard",
+            Measure("contract"),
+            Expectation("contract", contract=contract),
+        )
     return checks.checks
 
 
 _ZERO = Expectation("eq", 0)
 
 
-def _count_if(condition: str) -> str:
-    return f"COUNT_IF({condition})"
-
-
-def _duplicates(columns: Sequence[str]) -> str:
-    """Rows beyond the first for each non-null key value."""
-    not_null = " AND ".join(f"{c} IS NOT NULL" for c in columns)
-    return f"COUNT_IF({not_null}) - COUNT(DISTINCT {', '.join(columns)})"
-
-
-def _column_expression(name: str, test: ColumnTest) -> str:
+def _column_measure(name: str, test: ColumnTest) -> Measure:
     if test.kind == "not_null":
-        return _count_if(f"{name} IS NULL")
+        return Measure("nulls", (name,))
     if test.kind == "unique":
-        return _duplicates([name])
+        return Measure("duplicates", (name,))
     if test.kind == "accepted_values":
-        values = ", ".join(sql_literal(v) for v in test.values)
-        return _count_if(f"{name} IS NOT NULL AND {name} NOT IN ({values})")
-    bounds = []
-    if test.min is not None:
-        bounds.append(f"{name} < {_num(test.min)}")
-    if test.max is not None:
-        bounds.append(f"{name} > {_num(test.max)}")
-    return _count_if(" OR ".join(bounds))
+        return Measure("not_in", (name,), values=test.values)
+    return Measure("outside", (name,), low=test.min, high=test.max)
 
 
 def _bounds(low: float | None, high: float | None) -> Expectation:

@@ -8,13 +8,17 @@ CLI, the consistency gate and Asset metadata read it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlglot import exp
+
 from dagmesh.engines.base import Engine, Session
 from dagmesh.quality.checks import CheckResult
+from dagmesh.sql import statements as sql
+from dagmesh.sql.statements import Relation
 
 #: Registry tables and their columns; types are portable between DuckDB and Snowflake.
 TABLES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -145,56 +149,42 @@ class Registry:
         self.engine = engine
         self.schema = engine.registry_schema
 
-    def table(self, name: str) -> str:
-        return self.engine.qualify(self.schema, name)
+    def table(self, name: str) -> Relation:
+        return self.engine.table(self.schema, name)
 
     def _insert(self, session: Session, table: str, rows: Iterable[Sequence[Any]]) -> None:
-        columns = TABLES[table]
-        marks = ", ".join(self.engine.placeholder for _ in columns)
-        names = ", ".join(name for name, _ in columns)
-        session.executemany(f"INSERT INTO {self.table(table)} ({names}) VALUES ({marks})", list(rows))
+        rows = list(rows)
+        if rows:
+            session.execute(sql.insert_rows(self.table(table), [n for n, _ in TABLES[table]], rows))
 
     def _select(
         self,
         session: Session,
         table: str,
-        where: str = "",
-        params: Sequence[Any] = (),
+        where: Mapping[str, Any] | None = None,
         order: str = "",
+        query: exp.Select | None = None,
     ) -> list[dict[str, Any]]:
         names = [name for name, _ in TABLES[table]]
-        sql = f"SELECT {', '.join(names)} FROM {self.table(table)}"
-        if where:
-            sql += f" WHERE {where}"
-        if order:
-            sql += f" ORDER BY {order}"
-        return [dict(zip(names, row, strict=True)) for row in session.query(sql, params)]
-
-    def _mark(self) -> str:
-        return self.engine.placeholder
+        where_clause = sql.equals(where) if where else None
+        statement = query or sql.select(self.table(table), names, where_clause, [order] if order else ())
+        return [dict(zip(names, row, strict=True)) for row in session.query(statement)]
 
     # ------------------------------------------------------------------ schema
 
     def ensure(self, session: Session) -> None:
         """Create the registry schema and tables, and add columns a newer dagmesh needs."""
-        session.execute(f"CREATE SCHEMA IF NOT EXISTS {self.engine.schema_ref(self.schema)}")
-        engine = self.engine
-        rows = session.query(
-            f"SELECT LOWER(table_name), LOWER(column_name) FROM {engine.information_schema()}.columns "
-            f"WHERE table_schema = {self._mark()}",
-            [engine.schema_literal(self.schema)],
-        )
+        session.execute(sql.create_schema(self.schema))
         existing: dict[str, set[str]] = {}
-        for table, column in rows:
-            existing.setdefault(str(table), set()).add(str(column))
+        for table, column_name in session.query(sql.column_names(self.engine.catalog, self.schema.schema)):
+            existing.setdefault(str(table), set()).add(str(column_name))
         for table, columns in TABLES.items():
             if table not in existing:
-                spec = ", ".join(f"{name} {kind}" for name, kind in columns)
-                session.execute(f"CREATE TABLE IF NOT EXISTS {self.table(table)} ({spec})")
+                session.execute(sql.create_table(self.table(table), columns))
                 continue
             for name, kind in columns:
                 if name not in existing[table]:
-                    session.execute(f"ALTER TABLE {self.table(table)} ADD COLUMN {name} {kind}")
+                    session.execute(sql.add_column(self.table(table), name, kind))
 
     # ------------------------------------------------------------------ writes
 
@@ -206,20 +196,20 @@ class Registry:
         abandoned, so the registry never shows it running forever.
         """
         self.ensure(session)
-        m = self._mark()
         for table in ("builds", "model_runs", "test_results", "inputs"):
-            session.execute(f"DELETE FROM {self.table(table)} WHERE build_id = {m}", [build.build_id])
+            session.execute(sql.delete(self.table(table), sql.equals({"build_id": build.build_id})))
         now = utcnow()
         session.execute(
-            f"UPDATE {self.table('builds')} SET state = {m}, message = {m}, finished_at = {m} "
-            f"WHERE domain = {m} AND state = {m}",
-            [
-                "abandoned",
-                f"abandoned: its run stopped before finishing; build {build.build_id} started after it",
-                now,
-                build.domain,
-                "running",
-            ],
+            sql.update(
+                self.table("builds"),
+                {
+                    "state": "abandoned",
+                    "message": f"abandoned: its run stopped before finishing; build {build.build_id} "
+                    "started after it",
+                    "finished_at": now,
+                },
+                sql.equals({"domain": build.domain, "state": "running"}),
+            )
         )
         row = (
             build.build_id,
@@ -241,8 +231,7 @@ class Registry:
     def record_inputs(
         self, session: Session, build_id: str, domain: str, inputs: Sequence[ResolvedInput]
     ) -> None:
-        m = self._mark()
-        session.execute(f"DELETE FROM {self.table('inputs')} WHERE build_id = {m}", [build_id])
+        session.execute(sql.delete(self.table("inputs"), sql.equals({"build_id": build_id})))
         now = utcnow()
         self._insert(
             session,
@@ -274,10 +263,8 @@ class Registry:
         rows: int,
         seconds: float,
     ) -> None:
-        m = self._mark()
         session.execute(
-            f"DELETE FROM {self.table('model_runs')} WHERE build_id = {m} AND model = {m}",
-            [build_id, model],
+            sql.delete(self.table("model_runs"), sql.equals({"build_id": build_id, "model": model}))
         )
         self._insert(
             session,
@@ -291,12 +278,9 @@ class Registry:
         """Store every check's outcome with its observed value and threshold."""
         if not results:
             return
-        m = self._mark()
         ids = [r.check.test_id for r in results]
-        marks = ", ".join(m for _ in ids)
         session.execute(
-            f"DELETE FROM {self.table('test_results')} WHERE build_id = {m} AND test_id IN ({marks})",
-            [build_id, *ids],
+            sql.delete(self.table("test_results"), sql.equals({"build_id": build_id, "test_id": ids}))
         )
         now = utcnow()
         self._insert(
@@ -324,17 +308,17 @@ class Registry:
 
     def note(self, session: Session, build_id: str, message: str) -> None:
         """Say what a running build is doing (e.g. waiting for an input), for ``dagmesh status``."""
-        m = self._mark()
         session.execute(
-            f"UPDATE {self.table('builds')} SET message = {m} WHERE build_id = {m}", [message, build_id]
+            sql.update(self.table("builds"), {"message": message}, sql.equals({"build_id": build_id}))
         )
 
     def finish_build(self, session: Session, build_id: str, state: str, message: str = "") -> None:
-        m = self._mark()
         session.execute(
-            f"UPDATE {self.table('builds')} SET state = {m}, message = {m}, finished_at = {m} "
-            f"WHERE build_id = {m}",
-            [state, message, utcnow(), build_id],
+            sql.update(
+                self.table("builds"),
+                {"state": state, "message": message, "finished_at": utcnow()},
+                sql.equals({"build_id": build_id}),
+            )
         )
 
     def certify(
@@ -347,10 +331,8 @@ class Registry:
         ports: dict[str, tuple[int, int]],
     ) -> Certification:
         """Record a certification with the next version number of the domain."""
-        m = self._mark()
         rows = session.query(
-            f"SELECT COALESCE(MAX(version), 0) + 1 FROM {self.table('certifications')} WHERE domain = {m}",
-            [domain],
+            sql.next_number(self.table("certifications"), "version", sql.equals({"domain": domain}))
         )
         version = int(rows[0][0])
         now = utcnow()
@@ -370,35 +352,37 @@ class Registry:
     # ------------------------------------------------------------------ reads
 
     def build(self, session: Session, build_id: str) -> dict[str, Any] | None:
-        rows = self._select(session, "builds", f"build_id = {self._mark()}", [build_id])
+        rows = self._select(session, "builds", {"build_id": build_id})
         return rows[0] if rows else None
 
     def model_runs(self, session: Session, build_id: str) -> list[dict[str, Any]]:
-        return self._select(session, "model_runs", f"build_id = {self._mark()}", [build_id], "built_at")
+        return self._select(session, "model_runs", {"build_id": build_id}, "built_at")
 
     def results(self, session: Session, build_id: str) -> list[dict[str, Any]]:
-        return self._select(session, "test_results", f"build_id = {self._mark()}", [build_id], "test_id")
+        return self._select(session, "test_results", {"build_id": build_id}, "test_id")
 
     def inputs(self, session: Session, build_id: str) -> list[dict[str, Any]]:
-        return self._select(session, "inputs", f"build_id = {self._mark()}", [build_id], "port")
+        return self._select(session, "inputs", {"build_id": build_id}, "port")
 
     def certification(self, session: Session, build_id: str) -> Certification | None:
-        rows = self._select(session, "certifications", f"build_id = {self._mark()}", [build_id])
+        rows = self._select(session, "certifications", {"build_id": build_id})
         return self._certification(session, rows[0]) if rows else None
 
     def latest_certification(self, session: Session, domain: str) -> Certification | None:
-        m = self._mark()
-        rows = self._select(
-            session,
-            "certifications",
-            f"domain = {m} AND version = (SELECT MAX(version) FROM {self.table('certifications')} "
-            f"WHERE domain = {m})",
-            [domain, domain],
+        names = [name for name, _ in TABLES["certifications"]]
+        query = sql.select(
+            self.table("certifications"),
+            names,
+            sql.equals({"domain": domain}),
+            ["version"],
+            descending=True,
+            limit=1,
         )
+        rows = self._select(session, "certifications", query=query)
         return self._certification(session, rows[0]) if rows else None
 
     def _certification(self, session: Session, row: dict[str, Any]) -> Certification:
-        ports = self._select(session, "port_versions", f"build_id = {self._mark()}", [row["build_id"]])
+        ports = self._select(session, "port_versions", {"build_id": row["build_id"]})
         return Certification(
             build_id=row["build_id"],
             domain=row["domain"],
@@ -411,22 +395,15 @@ class Registry:
 
     def latest_builds(self, session: Session) -> dict[str, dict[str, Any]]:
         """The most recently started build of every domain that has one."""
-        builds = self.table("builds")
-        rows = self._select(
-            session,
-            "builds",
-            f"started_at = (SELECT MAX(b2.started_at) FROM {builds} b2 WHERE b2.domain = {builds}.domain)",
-        )
-        return {row["domain"]: row for row in rows}
+        names = [name for name, _ in TABLES["builds"]]
+        query = sql.latest_per(self.table("builds"), names, partition="domain", order="started_at")
+        return {row["domain"]: row for row in self._select(session, "builds", query=query)}
 
     def result_counts(self, session: Session, build_id: str) -> dict[str, int]:
         counts = {"pass": 0, "fail": 0, "warn": 0}
-        for row in session.query(
-            f"SELECT status, COUNT(*) FROM {self.table('test_results')} WHERE build_id = {self._mark()} "
-            "GROUP BY status",
-            [build_id],
-        ):
-            counts[str(row[0])] = int(row[1])
+        query = sql.count_by(self.table("test_results"), "status", sql.equals({"build_id": build_id}))
+        for status, count in session.query(query):
+            counts[str(status)] = int(count)
         return counts
 
     def exists(self, session: Session) -> bool:

@@ -8,10 +8,13 @@ reads upstream ports first checks that those ports still hold the builds
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from dagmesh.config.model import Model
 from dagmesh.engines.base import Session
-from dagmesh.sql.compile import DomainRelations, UnresolvedReference, render_sql
+from dagmesh.sql import statements as sql
+from dagmesh.sql.compile import DomainRelations, RefusedSql, compile_query
+from dagmesh.sql.statements import Relation
 from dagmesh.sql.template import template_calls
 from dagmesh.stages.context import BuildContext, StageFailure
 
@@ -21,8 +24,8 @@ def prepare(ctx: BuildContext) -> None:
     domain = ctx.domain.name
     with ctx.session("build") as session:
         ctx.check_config_unchanged(session)
-        session.run_all(ctx.engine.reset_build_schema_sql(domain))
-        session.run_all(ctx.engine.marker_sql(domain, ctx.build_id))
+        session.run_all(ctx.engine.reset_build_schema(domain))
+        session.run_all(ctx.engine.marker(domain, ctx.build_id))
 
 
 def build_model(ctx: BuildContext, model_name: str) -> int:
@@ -38,7 +41,7 @@ def build_model(ctx: BuildContext, model_name: str) -> int:
         ctx.check_config_unchanged(session)
         if template_calls(text).args("port"):
             verify_pinned_inputs(ctx, session)
-        relation = ctx.engine.qualify(ctx.engine.build_schema(ctx.domain.name), model.name)
+        relation = ctx.engine.table(ctx.engine.build_schema(ctx.domain.name), model.name)
         if (
             model.materialized == "incremental"
             and not ctx.full_refresh
@@ -46,9 +49,9 @@ def build_model(ctx: BuildContext, model_name: str) -> int:
         ):
             _merge_increment(ctx, session, model, text, relation)
         else:
-            select = _compile(ctx, model, text, relation, incremental=False)
-            session.run_all(ctx.engine.create_table_as_sql(relation, select))
-        rows = int(session.query(f"SELECT COUNT(*) FROM {relation}")[0][0])
+            query = _compile(ctx, model, text, relation, incremental=False)
+            session.run_all(ctx.engine.create_table_as(relation, query))
+        rows = int(session.query(sql.count_rows(relation))[0][0])
         ctx.registry.record_model(
             session,
             ctx.build_id,
@@ -61,38 +64,31 @@ def build_model(ctx: BuildContext, model_name: str) -> int:
     return rows
 
 
-def _compile(ctx: BuildContext, model: Model, text: str, this: str, incremental: bool) -> str:
-    from dagmesh.sql.references import check_references
-
+def _compile(ctx: BuildContext, model: Model, text: str, this: Relation, incremental: bool) -> Any:
     display = ctx.project.sql_display_path(model.sql)
-    problems = check_references(text)
-    if problems:
-        first = problems[0]
-        raise StageFailure(f"{display}:{first.line}:{first.col}: {first.message}")
-    relations = DomainRelations(ctx.engine, ctx.domain)
     try:
-        sql = render_sql(text, relations, this=this, incremental=incremental)
-    except UnresolvedReference as exc:
-        raise StageFailure(f"{display}: {exc}") from exc
-    return ctx.engine.to_warehouse_sql(sql)
+        return compile_query(display, text, DomainRelations(ctx.engine, ctx.domain), this, incremental)
+    except RefusedSql as exc:
+        raise StageFailure(str(exc)) from exc
 
 
 def _has_previous(ctx: BuildContext, session: Session, model: Model) -> bool:
     return ctx.engine.table_exists(session, ctx.engine.published_schema(ctx.domain.name), model.name)
 
 
-def _merge_increment(ctx: BuildContext, session: Session, model: Model, text: str, relation: str) -> None:
+def _merge_increment(
+    ctx: BuildContext, session: Session, model: Model, text: str, relation: Relation
+) -> None:
     """Start from the published table, then replace rows whose unique key came in again."""
     engine = ctx.engine
-    published = engine.qualify(engine.published_schema(ctx.domain.name), model.name)
-    session.run_all(engine.copy_table_sql(published, relation))
-    staging = engine.qualify(engine.build_schema(ctx.domain.name), f"{model.name}__increment")
-    select = _compile(ctx, model, text, relation, incremental=True)
-    session.run_all(engine.create_table_as_sql(staging, select))
-    match = " AND ".join(f"{relation}.{k} = {staging}.{k}" for k in model.unique_key)
-    session.execute(f"DELETE FROM {relation} USING {staging} WHERE {match}")
-    session.execute(f"INSERT INTO {relation} SELECT * FROM {staging}")
-    session.execute(f"DROP TABLE {staging}")
+    published = engine.table(engine.published_schema(ctx.domain.name), model.name)
+    session.run_all(engine.copy_table(published, relation))
+    staging = engine.table(engine.build_schema(ctx.domain.name), f"{model.name}__increment")
+    query = _compile(ctx, model, text, relation, incremental=True)
+    session.run_all(engine.create_table_as(staging, query))
+    session.execute(sql.delete_matching(relation, staging, model.unique_key))
+    session.execute(sql.insert_select(relation, sql.select_all(staging)))
+    session.execute(sql.drop_table(staging))
 
 
 def verify_pinned_inputs(ctx: BuildContext, session: Session) -> None:

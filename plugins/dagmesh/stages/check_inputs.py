@@ -12,6 +12,7 @@ from typing import Literal
 from dagmesh.engines.base import Session, WarehouseError
 from dagmesh.quality.checks import Check, CheckResult, Expectation, evaluate
 from dagmesh.registry.store import ResolvedInput, utcnow
+from dagmesh.sql import statements as sql
 from dagmesh.stages.context import BuildContext, StageFailure
 
 
@@ -45,13 +46,8 @@ def _check_source(ctx: BuildContext, session: Session, name: str) -> list[CheckR
     rows_check = Check(f"{prefix}:has_rows", name, "has_rows", "input", Expectation("ge", 1))
     relation = ctx.engine.source_relation(source.table)
     freshness = source.freshness
-    select = (
-        f"SELECT COUNT(*), MAX({freshness.column}) FROM {relation}"
-        if freshness
-        else (f"SELECT COUNT(*), NULL FROM {relation}")
-    )
     try:
-        count, latest = session.query(ctx.engine.to_warehouse_sql(select))[0]
+        count, latest = session.query(sql.freshness(relation, freshness.column if freshness else None))[0]
     except WarehouseError as exc:
         reason = str(exc).splitlines()[0]
         return [CheckResult(rows_check, "missing", False, f"source {source.table} cannot be read: {reason}")]

@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dagmesh.quality.checks import CheckResult, custom_check, evaluate, plan_tests
-from dagmesh.quality.fused import fused_query, read_results
-from dagmesh.sql.compile import DomainRelations, UnresolvedReference, render_sql
+from dagmesh.quality.fused import read_results
+from dagmesh.sql import statements as sql
+from dagmesh.sql.compile import DomainRelations, RefusedSql, compile_query
+from dagmesh.sql.references import ConditionError
 from dagmesh.stages.context import BuildContext, StageFailure
 
 
@@ -46,14 +48,19 @@ def run_port_checks(ctx: BuildContext, port_name: str) -> CheckSummary:
     if checks is None:
         raise StageFailure(f"domain {ctx.domain.name} has no output port '{port_name}'")
     engine = ctx.engine
-    schema = engine.build_schema(ctx.domain.name)
-    relation = engine.qualify(schema, port_name)
+    relation = engine.table(engine.build_schema(ctx.domain.name), port_name)
     results: list[CheckResult] = []
+    measures = [c.measure for c in checks if c.measure is not None]
     with ctx.session("test") as session:
         ctx.check_config_unchanged(session)
-        if checks:
-            sql = fused_query(relation, checks, engine.columns_subquery(schema, port_name))
-            row = session.query(engine.to_warehouse_sql(sql))[0]
+        if measures:
+            try:
+                query = sql.check_query(relation, measures, engine.columns_listing(relation))
+            except ConditionError as exc:
+                raise StageFailure(
+                    f"an expression test of port {ctx.domain.name}.{port_name} is refused: {exc}"
+                ) from exc
+            row = session.query(query)[0]
             results = read_results(checks, row)
         ctx.registry.record_results(session, ctx.build_id, ctx.domain.name, results)
     return CheckSummary(results)
@@ -69,16 +76,13 @@ def run_custom_test(ctx: BuildContext, test_name: str) -> CheckSummary:
     if text is None:
         raise StageFailure(f"{display} not found (test {test.name})")
     try:
-        sql = render_sql(text, DomainRelations(ctx.engine, ctx.domain))
-    except UnresolvedReference as exc:
-        raise StageFailure(f"{display}: {exc}") from exc
+        query = compile_query(display, text, DomainRelations(ctx.engine, ctx.domain))
+    except RefusedSql as exc:
+        raise StageFailure(str(exc)) from exc
     check = custom_check(ctx.domain, test)
-    body = sql.strip().rstrip(";")
     with ctx.session("test") as session:
         ctx.check_config_unchanged(session)
-        count = session.query(ctx.engine.to_warehouse_sql(f"SELECT COUNT(*) FROM ({body}) AS violations"))[0][
-            0
-        ]
+        count = session.query(sql.count_rows(query, alias="violations"))[0][0]
         result = evaluate(check, count)
         if not result.passed:
             result = CheckResult(check, result.observed, False, f"{display} returned violating rows")
