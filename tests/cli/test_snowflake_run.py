@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,29 @@ def test_the_example_mesh_certifies_on_snowflake_with_the_same_row_counts_as_on_
     assert on_snowflake_status.returncode == 0, on_snowflake_status.stderr
     assert published(on_snowflake_status.stdout) == on_duckdb
     assert sum(rows for ports in on_duckdb.values() for rows in ports.values()) > 10_000
+
+
+def test_a_mesh_named_with_sql_keywords_certifies_on_duckdb_and_on_snowflake(tmp_path: Path) -> None:
+    # Domains `order` and `group`, ports `select` and `from`, columns `table`, `group`, `from`.
+    project = shutil.copytree(REPO / "tests" / "fixtures" / "keywords", tmp_path / "keywords")
+    add_environment(project)
+    state = tmp_path / "snowflake"
+    assert dagmesh("dags", project=project).returncode == 0
+
+    assert dagmesh("seed", project=project).returncode == 0
+    duckdb_run = dagmesh("run", project=project)
+    seeded = on_snowflake(project, state, "seed", "--env", "fake")
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    snowflake_run = on_snowflake(project, state, "run", "--env", "fake")
+    again = on_snowflake(project, state, "run", "--env", "fake")  # incremental `from` merges by "group"
+
+    for run in (duckdb_run, snowflake_run, again):
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert run.stdout.strip().splitlines()[-1] == "2/2 domains certified"
+    on_duckdb = published(dagmesh("status", "--json", project=project).stdout)
+    assert on_duckdb == {"order": {"select": 3}, "group": {"from": 2}}
+    on_snowflake_status = on_snowflake(project, state, "status", "--json", "--env", "fake")
+    assert published(on_snowflake_status.stdout) == on_duckdb
 
 
 def test_running_on_an_environment_with_a_bad_connection_stops_with_one_message(

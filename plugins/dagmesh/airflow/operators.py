@@ -16,7 +16,7 @@ its traceback and the task's retries.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator, TriggerRule
 
@@ -25,7 +25,9 @@ from dagmesh.airflow.sensors import RUN_TIME
 from dagmesh.airflow.triggers import WaitTrigger
 from dagmesh.airflow.verdict import VERDICT_POLICY, Verdict
 from dagmesh.mesh.schedules import human
-from dagmesh.stages.context import BuildContext, StageFailure
+
+if TYPE_CHECKING:  # the stages (and the SQL and warehouse code below them) load when a task runs
+    from dagmesh.stages.context import BuildContext
 
 
 class MeshStageOperator(BaseOperator):
@@ -45,6 +47,7 @@ class MeshStageOperator(BaseOperator):
     def _run(self, context: Any, **resumed: Any) -> Any:
         from dagmesh.airflow.runtime import build_context
         from dagmesh.engines.base import WarehouseConfigError
+        from dagmesh.stages.context import StageFailure
 
         try:
             ctx = build_context(self.project_dir, self.domain, context)

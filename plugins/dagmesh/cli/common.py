@@ -94,11 +94,9 @@ def open_project(start: str | None) -> tuple[Project, MeshAnalysis]:
     """The project and its analysis; a broken mesh.yaml is an error for every command."""
     project = load_project(find_project(start))
     analysis = analyze(project)
-    if project.mesh is None:
-        raise CliError(
-            "the mesh configuration is invalid:\n" + "\n".join(str(p) for p in project.diagnostics.errors),
-            code=1,
-        )
+    broken = [p for p in project.diagnostics.errors if project.mesh is None or p.path == project.mesh_path]
+    if broken:
+        raise CliError("the mesh configuration is invalid:\n" + "\n".join(str(p) for p in broken), code=1)
     return project, analysis
 
 

@@ -10,7 +10,9 @@ from dagmesh.cli.common import CliError, add_format_argument, find_project, prin
 from dagmesh.errors import ConfigError
 
 #: Used when the project has no .sqlfluff of its own.
-DEFAULTS: dict[str, Any] = {"dialect": "snowflake", "templater": "dagmesh"}
+DEFAULTS: dict[str, Any] = {"dialect": "snowflake"}
+#: Whatever the project's .sqlfluff says: templates render only by dagmesh's rules.
+FORCED: dict[str, Any] = {"templater": "dagmesh"}
 
 
 def add_parser(commands: Any, shared: argparse.ArgumentParser) -> None:
@@ -28,7 +30,7 @@ def lint(root: Path, paths: list[str]) -> list[ConfigError]:
     """Every sqlfluff violation under ``paths`` (relative to ``root``), as located problems."""
     from sqlfluff.core import FluffConfig, Linter
 
-    overrides = None if (root / ".sqlfluff").is_file() else DEFAULTS
+    overrides = FORCED if (root / ".sqlfluff").is_file() else {**DEFAULTS, **FORCED}
     config = FluffConfig.from_path(str(root), overrides=overrides)
     targets = []
     for path in paths:

@@ -20,24 +20,19 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 CACHE_VAR = "DAGMESH_PARSE_CACHE"
-_PARSER_MODULES = (
-    "config/cache.py",
-    "config/cron.py",
-    "config/fields.py",
-    "config/model.py",
-    "config/parse.py",
-    "config/project.py",
-    "config/yamlfile.py",
-    "errors.py",
-    "sql/template.py",
-)
+#: What parse results depend on: the config package (YAML to values), the SQL package
+#: (templates and reads of SQL files) and the located-problem types.
+_PARSER_CODE = ("config", "sql", "errors.py")
 
 
 def _code_fingerprint() -> str:
     package = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    for module in _PARSER_MODULES:
-        digest.update((package / module).read_bytes())
+    for part in _PARSER_CODE:
+        files = sorted((package / part).rglob("*.py")) if (package / part).is_dir() else [package / part]
+        for path in files:
+            digest.update(path.relative_to(package).as_posix().encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

@@ -45,8 +45,8 @@ class DiskFiles:
         return sorted(found)
 
     def read(self, relative: str) -> str | None:
-        try:
-            return (self.root / relative).read_text(encoding="utf-8")
+        try:  # utf-8-sig: a byte order mark some editors write is not part of the text
+            return (self.root / relative).read_text(encoding="utf-8-sig")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 
@@ -123,7 +123,7 @@ class GitFiles:
 
     def read(self, relative: str) -> str | None:
         try:
-            return self._git("show", f"{self.revision}:{self.prefix}{relative}")
+            return self._git("show", f"{self.revision}:{self.prefix}{relative}").removeprefix("\ufeff")
         except GitError:
             return None
 

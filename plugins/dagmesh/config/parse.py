@@ -45,6 +45,8 @@ from dagmesh.errors import Diagnostics, Location, did_you_mean
 
 _TYPE = re.compile(r"^([a-z_]+)(\(\s*\d+\s*(,\s*\d+\s*)?\))?$")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){2}$")
+#: A warehouse name that needs no quoting to be written (a column, a database, a role).
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 SEVERITIES = ("error", "warn")
 
 
@@ -154,6 +156,12 @@ def _environments(top: Fields, diagnostics: Diagnostics) -> dict[str, Environmen
                     diagnostics.error(fields.key_at(key), f"'{key}' only applies to snowflake environments")
         elif fields.has("path"):
             diagnostics.error(fields.key_at("path"), "'path' only applies to duckdb environments")
+        for key in ("database", "warehouse", "role"):
+            value = fields.text(key)
+            if value and not _NAME.match(value):
+                diagnostics.error(
+                    fields.at(key), f"'{key}' must be a Snowflake name (letters, digits, _, $), not '{value}'"
+                )
         result[env_name] = Environment(
             name=env_name,
             engine=cast(Any, engine),
@@ -489,6 +497,9 @@ def _freshness(source: YamlMap, name: str, diagnostics: Diagnostics) -> Freshnes
     if warn_after and error_after and warn_after > error_after:
         diagnostics.error(fields.at("warn_after"), "warn_after must not be longer than error_after")
     column = fields.text("column")
+    if column and not _NAME.match(column):
+        diagnostics.error(fields.at("column"), f"freshness column must be a column name, not '{column}'")
+        return None
     if not column:
         return None
     return Freshness(column=column, loc=node.loc, warn_after=warn_after, error_after=error_after)
@@ -538,7 +549,7 @@ def _models(top: Fields, domain: str, diagnostics: Diagnostics) -> tuple[Model, 
             elif not sql.endswith(".sql"):
                 diagnostics.error(fields.at("sql"), f"sql must name a .sql file, not '{sql}'")
             materialized = fields.choice("materialized", ("table", "incremental"), "table") or "table"
-            unique_key = fields.str_list("unique_key")
+            unique_key = fields.str_list("unique_key", identifiers=True)
             if materialized == "incremental" and not unique_key:
                 diagnostics.error(item_map.loc, f"incremental model '{name}' needs a unique_key to merge on")
             elif unique_key and materialized != "incremental":

@@ -20,7 +20,6 @@ from dagmesh.config.model import Domain, Mesh
 from dagmesh.config.parse import parse_domain, parse_mesh
 from dagmesh.config.yamlfile import parse_yaml
 from dagmesh.errors import ConfigError, Diagnostics, Location
-from dagmesh.sql.template import TemplateInfo, template_calls
 
 CONFIG_DIR = "dag_configs"
 SQL_DIR = "sql"
@@ -89,18 +88,6 @@ class Project:
 
     def sql_display_path(self, relative_to_sql_dir: str) -> str:
         return f"{SQL_DIR}/{relative_to_sql_dir}"
-
-    def template_info(self, relative_to_sql_dir: str) -> TemplateInfo | None:
-        """The ``ref``/``source``/``port`` calls of ``sql/<path>`` (cached by content)."""
-        text = self.read_sql(relative_to_sql_dir)
-        if text is None:
-            return None
-        cache_key = parse_cache.key("sql", text)
-        info = self.cache.get(cache_key)
-        if not isinstance(info, TemplateInfo):
-            info = template_calls(text)
-            self.cache.put(cache_key, info)
-        return info
 
 
 def load_project(root: str | Path, files: ProjectFiles | None = None, only: str | None = None) -> Project:

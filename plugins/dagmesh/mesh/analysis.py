@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dagmesh.config import cache as parse_cache
 from dagmesh.config.model import Consume, Domain, PortRef
 from dagmesh.config.project import Project
 from dagmesh.errors import ConfigError, Location, did_you_mean
 from dagmesh.mesh.graph import MeshGraph, effective_via, model_order
-from dagmesh.sql.template import TemplateInfo
+from dagmesh.sql.template import SqlProblem, TemplateInfo, template_calls
 
 
 @dataclass
@@ -198,12 +199,12 @@ def _check_sql(analysis: MeshAnalysis, domain: Domain) -> None:
     refs: dict[str, list[str]] = {}
     for model in domain.models:
         display = project.sql_display_path(model.sql)
-        info = project.template_info(model.sql)
+        info = template_info(project, model.sql)
         if info is None:
             analysis.report(domain.name, model.loc, f"model '{model.name}': SQL file {display} not found")
             refs[model.name] = []
             continue
-        _check_template(analysis, domain, display, info, models, consumed)
+        _check_template(analysis, domain, model.sql, info, models, consumed)
         refs[model.name] = [r for r in info.args("ref") if r in models]
         if model.name in refs[model.name]:
             analysis.report(
@@ -221,11 +222,11 @@ def _check_sql(analysis: MeshAnalysis, domain: Domain) -> None:
             )
     for test in domain.tests:
         display = project.sql_display_path(test.sql)
-        info = project.template_info(test.sql)
+        info = template_info(project, test.sql)
         if info is None:
             analysis.report(domain.name, test.loc, f"test '{test.name}': SQL file {display} not found")
             continue
-        _check_template(analysis, domain, display, info, models, consumed)
+        _check_template(analysis, domain, test.sql, info, models, consumed)
         if test.name in domain.outputs:
             analysis.report(
                 domain.name,
@@ -241,6 +242,50 @@ def _check_sql(analysis: MeshAnalysis, domain: Domain) -> None:
     analysis.model_refs[domain.name] = refs
 
 
+def _elsewhere(analysis: MeshAnalysis, domain: Domain, name: str) -> str:
+    """A hint when ``ref(name)`` names another domain's port or model (dbt projects ref anything)."""
+    for other in analysis.project.domains.values():
+        if other.name == domain.name:
+            continue
+        if name in other.outputs:
+            return (
+                f"; '{name}' is an output port of domain {other.name}: read it with "
+                f"port('{other.name}.{name}') and add {other.name}.{name} to consumes"
+            )
+        if other.model(name) is not None:
+            ports = ", ".join(f"port('{other.name}.{p}')" for p in other.outputs)
+            return f"; '{name}' is a model inside domain {other.name}; other domains read its ports ({ports})"
+    return ""
+
+
+def template_info(project: Project, sql_path: str) -> TemplateInfo | None:
+    """The template calls and problems of ``sql/<sql_path>`` (cached by content); ``None``
+    when the file does not exist."""
+    text = project.read_sql(sql_path)
+    if text is None:
+        return None
+    cache_key = parse_cache.key("sql", text)
+    info = project.cache.get(cache_key)
+    if not isinstance(info, TemplateInfo):
+        info = template_calls(text)
+        project.cache.put(cache_key, info)
+    return info
+
+
+def reference_problems(project: Project, sql_path: str) -> list[SqlProblem]:
+    """Syntax errors and undeclared reads of ``sql/<sql_path>`` (cached by content: the SQL
+    parser is imported only when a SQL file changed)."""
+    text = project.read_sql(sql_path) or ""
+    cache_key = parse_cache.key("references", text)
+    problems = project.cache.get(cache_key)
+    if not isinstance(problems, list):
+        from dagmesh.sql.references import check_references
+
+        problems = check_references(text)
+        project.cache.put(cache_key, problems)
+    return problems
+
+
 def _call_loc(display: str, info: TemplateInfo, func: str, arg: str) -> Location:
     call = next((c for c in info.calls if c.func == func and c.arg == arg), None)
     return Location(display, call.line, call.col) if call else Location(display)
@@ -249,13 +294,19 @@ def _call_loc(display: str, info: TemplateInfo, func: str, arg: str) -> Location
 def _check_template(
     analysis: MeshAnalysis,
     domain: Domain,
-    display: str,
+    sql_path: str,
     info: TemplateInfo,
     models: set[str],
     consumed: set[PortRef],
 ) -> None:
+    display = analysis.project.sql_display_path(sql_path)
     for problem in info.problems:
         analysis.report(domain.name, Location(display, problem.line, problem.col), problem.message)
+    if not info.problems:
+        # No backdoors: checked on every parse (from the cache unless the file changed), so a
+        # domain whose SQL reads behind the mesh's back gets no DAG.
+        for problem in reference_problems(analysis.project, sql_path):
+            analysis.report(domain.name, Location(display, problem.line, problem.col), problem.message)
     consumed_names = sorted(str(p) for p in consumed)
     for call in info.calls:
         where = Location(display, call.line, call.col)
@@ -264,7 +315,7 @@ def _check_template(
                 domain.name,
                 where,
                 f"ref('{call.arg}'): domain {domain.name} has no model '{call.arg}'"
-                f"{did_you_mean(str(call.arg), models)}",
+                f"{did_you_mean(str(call.arg), models)}{_elsewhere(analysis, domain, str(call.arg))}",
             )
         elif call.func == "source" and call.arg not in domain.sources:
             analysis.report(

@@ -8,9 +8,10 @@ revision, breaking changes to output-port contracts.
 from __future__ import annotations
 
 from dagmesh.config.files import GitFiles
+from dagmesh.config.model import Domain
 from dagmesh.config.project import Project, load_project
-from dagmesh.errors import Location
-from dagmesh.mesh.analysis import MeshAnalysis, analyze
+from dagmesh.errors import Location, did_you_mean
+from dagmesh.mesh.analysis import MeshAnalysis, analyze, reference_problems
 from dagmesh.mesh.contracts import breaking_changes
 from dagmesh.mesh.schedules import alignment_problem
 
@@ -62,15 +63,55 @@ def check_alignment(analysis: MeshAnalysis) -> None:
 
 
 def check_sql(analysis: MeshAnalysis) -> None:
-    """Parse every model and test of every domain: syntax errors and undeclared tables."""
-    from dagmesh.sql.references import check_references
+    """What only a SQL parser can tell: SQL that would not run, or not mean the same, on an
+    engine the mesh's environments use; and config values that become SQL.
+
+    Syntax, template rules and undeclared reads are checked by the analysis (at every DAG
+    parse too, so a domain with such SQL gets no DAG).
+    """
+    from dagmesh.sql.portability import portability_problems
 
     project = analysis.project
+    assert project.mesh is not None
+    engines = sorted({env.engine for env in project.mesh.environments.values()})
     for domain in project.domains.values():
         for sql in [m.sql for m in domain.models] + [t.sql for t in domain.tests]:
             text = project.read_sql(sql)
             if text is None:
                 continue  # reported by the analysis
             display = project.sql_display_path(sql)
-            for problem in check_references(text):
-                analysis.report(domain.name, Location(display, problem.line, problem.col), problem.message)
+            if reference_problems(project, sql):
+                continue  # refused already: one message per problem
+            for engine in engines:
+                for problem in portability_problems(text, engine):
+                    analysis.report(
+                        domain.name, Location(display, problem.line, problem.col), problem.message
+                    )
+        check_sql_values(analysis, domain)
+
+
+def check_sql_values(analysis: MeshAnalysis, domain: Domain) -> None:
+    """Config values that end up in SQL: an ``expression`` test must be one row-level condition
+    over the port's columns; an incremental port's ``unique_key`` must name its columns."""
+    from dagmesh.sql.references import ConditionError, condition
+
+    for port in domain.outputs.values():
+        for test in port.tests:
+            if test.kind != "expression":
+                continue
+            try:
+                condition(test.expression, list(port.columns))
+            except ConditionError as exc:
+                analysis.report(domain.name, test.loc, f"expression test of port '{port.name}': {exc}")
+    for model in domain.models:
+        published = domain.outputs.get(model.name)
+        if published is None or not published.columns:
+            continue
+        for key in model.unique_key:
+            if key not in published.columns:
+                analysis.report(
+                    domain.name,
+                    model.loc,
+                    f"unique_key '{key}' of model '{model.name}' is not a column of its port"
+                    f"{did_you_mean(key, published.columns)} ({', '.join(published.columns)})",
+                )

@@ -5,15 +5,24 @@ Registered as the sqlfluff plugin ``dagmesh`` (entry point group ``sqlfluff``), 
 ``sqlfluff lint`` alike. ``ref('m')`` renders as ``m``, ``source('s')`` as ``s`` and
 ``port('d.p')`` as ``d.p``: real-looking table names the SQL parser accepts. The
 incremental branch (``is_incremental()``) is rendered too, so it is linted.
+
+Templates follow the same rules as everywhere else (:mod:`dagmesh.sql.template`): a file
+that breaks them is one located templating error, and rendering happens in the same
+sandbox. sqlfluff's own ways to run code from its config (``library_path``, macro paths,
+dbt builtins) are not offered.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from jinja2 import Environment
+from sqlfluff.core.errors import SQLTemplaterError
 from sqlfluff.core.plugin import hookimpl
-from sqlfluff.core.templaters.base import RawTemplater
+from sqlfluff.core.templaters.base import RawTemplater, TemplatedFile
 from sqlfluff.core.templaters.jinja import JinjaTemplater
+
+from dagmesh.sql.template import sandbox, template_calls
 
 
 class DagmeshTemplater(JinjaTemplater):
@@ -22,15 +31,28 @@ class DagmeshTemplater(JinjaTemplater):
     name = "dagmesh"
 
     def get_context(self, fname: str | None, config: Any) -> dict[str, Any]:
-        context = super().get_context(fname, config)
-        context.update(
-            ref=lambda name: name,
-            source=lambda name: name,
-            port=lambda name: name,
-            is_incremental=lambda: True,
-            this="this",
-        )
-        return context
+        return {
+            "ref": lambda name: name,
+            "source": lambda name: name,
+            "port": lambda name: name,
+            "is_incremental": lambda: True,
+            "this": "this",
+        }
+
+    def _get_jinja_env(self, config: Any = None) -> Environment:
+        return sandbox(keep_trailing_newline=True)
+
+    def _get_env_context(self, fname: str | None, config: Any, env: Environment) -> dict[str, Any]:
+        return self.get_context(fname, config)  # no libraries, macros or dbt builtins
+
+    def process(
+        self, *, in_str: str, fname: str, config: Any = None, formatter: Any = None
+    ) -> tuple[TemplatedFile, list[SQLTemplaterError]]:
+        problems = template_calls(in_str).problems
+        if problems:
+            first = problems[0]
+            raise SQLTemplaterError(first.message, line_no=first.line, line_pos=first.col)
+        return super().process(in_str=in_str, fname=fname, config=config, formatter=formatter)
 
 
 @hookimpl
