@@ -8,8 +8,10 @@ quoted name) and ``is_incremental()``, read ``this``, and branch with ``{% if %}
 :func:`template_calls` checks that against Jinja's parse tree, without running
 anything, and returns every call (cheap enough for DAG-parse time) and every located
 problem. :func:`render` renders only a template without problems, in Jinja's immutable
-sandbox (no attribute access at all) and within size limits. Validation, DAG parsing,
-builds and ``dagmesh lint`` all go through this module.
+sandbox (no attribute access at all) and within size limits. With no loops, macros or
+includes a template renders in time linear in its size, so the size limits bound the
+rendering time as well. Validation, DAG parsing, builds and ``dagmesh lint`` all go
+through this module.
 """
 
 from __future__ import annotations
