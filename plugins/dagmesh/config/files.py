@@ -13,11 +13,35 @@ import subprocess
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from dagmesh.errors import ConfigError
+
+
+def decode(relative: str, data: bytes) -> tuple[str, ConfigError | None]:
+    """A file's text: UTF-8, a byte order mark some editors write dropped. Bytes that are not
+    UTF-8 are replaced, and the first of them is a located problem."""
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start].decode("utf-8-sig", "replace")
+        line = before.count("\n") + 1
+        col = len(before) - (before.rfind("\n") + 1) + 1
+        problem = ConfigError(
+            relative,
+            line,
+            col,
+            f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} here); save it as UTF-8",
+        )
+        return data.decode("utf-8-sig", "replace"), problem
+
 
 class ProjectFiles(Protocol):
-    """Read access to a project's files by path relative to its root (``a/b.yaml``)."""
+    """Read access to a project's files by path relative to its root (``a/b.yaml``).
+
+    ``problems`` holds, by path, why a file read so far is not clean text.
+    """
 
     root: Path
+    problems: dict[str, ConfigError]
 
     def list(self, directory: str, suffixes: tuple[str, ...]) -> list[str]:
         """Relative paths of the files under ``directory`` ending in one of ``suffixes``."""
@@ -35,6 +59,7 @@ class ProjectFiles(Protocol):
 class DiskFiles:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.problems: dict[str, ConfigError] = {}
 
     def list(self, directory: str, suffixes: tuple[str, ...]) -> list[str]:
         found = []
@@ -45,10 +70,14 @@ class DiskFiles:
         return sorted(found)
 
     def read(self, relative: str) -> str | None:
-        try:  # utf-8-sig: a byte order mark some editors write is not part of the text
-            return (self.root / relative).read_text(encoding="utf-8-sig")
+        try:
+            data = (self.root / relative).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
+        text, problem = decode(relative, data)
+        if problem is not None:
+            self.problems[relative] = problem
+        return text
 
     def find(self, directory: str, stem: str, suffixes: tuple[str, ...]) -> builtins.list[str]:
         """Without listing the files: one ``stat`` per folder (the folders are listed once per
@@ -91,6 +120,7 @@ class GitFiles:
     def __init__(self, root: Path, revision: str) -> None:
         self.root = root
         self.revision = revision
+        self.problems: dict[str, ConfigError] = {}
         top = self._git("rev-parse", "--show-toplevel").strip()
         # Paths inside the repository of the project root, for projects in a subfolder.
         prefix = Path(root).resolve().relative_to(Path(top).resolve()).as_posix()
@@ -98,14 +128,16 @@ class GitFiles:
         self._git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
 
     def _git(self, *args: str) -> str:
+        return self._git_bytes(*args).decode("utf-8", "replace")
+
+    def _git_bytes(self, *args: str) -> bytes:
         try:
-            done = subprocess.run(
-                ["git", "-C", str(self.root), *args], capture_output=True, text=True, check=False
-            )
+            done = subprocess.run(["git", "-C", str(self.root), *args], capture_output=True, check=False)
         except FileNotFoundError as exc:
             raise GitError("git is not installed") from exc
         if done.returncode != 0:
-            reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "unknown revision"
+            stderr = done.stderr.decode("utf-8", "replace").strip()
+            reason = stderr.splitlines()[-1] if stderr else "unknown revision"
             if args[:1] == ("rev-parse",) and "--verify" in args:
                 reason = f"'{self.revision}' is not a commit of this repository"
             raise GitError(reason)
@@ -123,9 +155,13 @@ class GitFiles:
 
     def read(self, relative: str) -> str | None:
         try:
-            return self._git("show", f"{self.revision}:{self.prefix}{relative}").removeprefix("\ufeff")
+            data = self._git_bytes("show", f"{self.revision}:{self.prefix}{relative}")
         except GitError:
             return None
+        text, problem = decode(relative, data)
+        if problem is not None:
+            self.problems[relative] = problem
+        return text
 
     def find(self, directory: str, stem: str, suffixes: tuple[str, ...]) -> builtins.list[str]:
         return [p for p in self.list(directory, suffixes) if PurePosixPath(p).stem == stem]
