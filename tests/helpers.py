@@ -13,6 +13,7 @@ EXAMPLE_PARTS = (
     "sql",
     "include",
     "dags",
+    "schemas",
     "plugins/dagmesh_plugin.py",
     "plugins/.airflowignore",
 )
@@ -138,3 +139,15 @@ PLANT_DUPLICATE_NPIS = """
     SET npi = (SELECT npi FROM physician.physician ORDER BY physician_id LIMIT 1)
     WHERE me_number IN (SELECT me_number FROM physician.physician ORDER BY physician_id LIMIT 5 OFFSET 1)
 """
+
+
+def mesh_of(environments: dict[str, dict[str, Any]], name: str = "m") -> Any:
+    """A ``Mesh`` with these environments (as ``mesh.yaml`` would declare them), read by the
+    models as a config would be."""
+    from dagmesh.config.located import locate
+    from dagmesh.config.model import Mesh
+    from dagmesh.errors import Location
+
+    mesh = Mesh.model_validate({"mesh": name, "environments": environments})
+    locate(mesh, None, Location("mesh.yaml"))
+    return mesh

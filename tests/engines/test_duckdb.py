@@ -7,19 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from dagmesh.config.model import Environment, Mesh
 from dagmesh.engines.base import WarehouseError
 from dagmesh.engines.duckdb import DuckDBEngine
-from dagmesh.errors import Location
 from dagmesh.sql import statements as sql
 from dagmesh.sql.statements import Relation
+from tests.helpers import mesh_of
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> DuckDBEngine:
-    env = Environment("dev", "duckdb", Location("mesh.yaml"), path="wh.duckdb")
-    mesh = Mesh("m", "mesh.yaml", {"dev": env}, "dev")
-    return DuckDBEngine(tmp_path, mesh, env)
+    mesh = mesh_of({"dev": {"engine": "duckdb", "path": "wh.duckdb"}})
+    return DuckDBEngine(tmp_path, mesh, mesh.environments["dev"])
 
 
 def test_the_warehouse_is_one_file_under_the_project(engine: DuckDBEngine, tmp_path: Path) -> None:

@@ -18,30 +18,33 @@ import sqlglot
 from sqlglot import exp
 
 from dagmesh.config.environments import branch_environment
-from dagmesh.config.model import Environment, Mesh, PortRef
+from dagmesh.config.model import PortRef
 from dagmesh.config.project import load_project
 from dagmesh.engines.base import QueryTag
 from dagmesh.engines.snowflake import SnowflakeEngine
-from dagmesh.errors import Location
 from dagmesh.mesh.access import AccessPlan, domain_access
 from dagmesh.mesh.graph import MeshGraph
 from dagmesh.sql import statements as sql
 from dagmesh.sql.statements import Relation
-from tests.helpers import REPO
+from tests.helpers import REPO, mesh_of
 
-PROD = Environment(
-    "prod",
-    "snowflake",
-    Location("mesh.yaml"),
-    conn_id="snowflake_default",
-    database="mesh",
-    warehouse="TRANSFORM_WH",
+MESH = mesh_of(
+    {
+        "prod": {
+            "engine": "snowflake",
+            "conn_id": "snowflake_default",
+            "database": "mesh",
+            "warehouse": "TRANSFORM_WH",
+        }
+    },
+    name="pharma",
 )
+PROD = MESH.environments["prod"]
 
 
 @pytest.fixture
 def engine() -> SnowflakeEngine:
-    return SnowflakeEngine(REPO, Mesh("pharma", "mesh.yaml", {"prod": PROD}, "prod"), PROD)
+    return SnowflakeEngine(REPO, MESH, PROD)
 
 
 def parses(statement: str) -> exp.Expr:

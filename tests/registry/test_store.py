@@ -6,16 +6,15 @@ from pathlib import Path
 
 import duckdb
 
-from dagmesh.config.model import Environment, Mesh
 from dagmesh.engines.duckdb import DuckDBEngine
-from dagmesh.errors import Location
 from dagmesh.quality.checks import Check, CheckResult, Expectation
 from dagmesh.registry.store import Build, Registry
+from tests.helpers import mesh_of
 
 
 def make_registry(tmp_path: Path) -> tuple[DuckDBEngine, Registry]:
-    env = Environment("dev", "duckdb", Location("mesh.yaml"), path="wh.duckdb")
-    engine = DuckDBEngine(tmp_path, Mesh("m", "mesh.yaml", {"dev": env}, "dev"), env)
+    mesh = mesh_of({"dev": {"engine": "duckdb", "path": "wh.duckdb"}})
+    engine = DuckDBEngine(tmp_path, mesh, mesh.environments["dev"])
     return engine, Registry(engine)
 
 

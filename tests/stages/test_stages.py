@@ -53,6 +53,21 @@ def test_a_stale_source_fails_its_freshness_check(seeded: Path) -> None:
         check_inputs.check_sources(ctx)
 
 
+def test_a_freshness_column_the_source_does_not_have_is_named_with_its_config_line(seeded: Path) -> None:
+    config = seeded / "dag_configs" / "mastered" / "product.yaml"
+    config.write_text(
+        config.read_text().replace("freshness: {column: loaded_at", "freshness: {column: load_at")
+    )
+    ctx = stage_context(seeded, "product")
+    check_inputs.open_build(ctx)
+    located = (
+        r"dag_configs/mastered/product\.yaml:11:\d+: freshness column 'load_at' is not a column of source "
+        r"RAW\.PRODUCT\.NDC_CATALOG"
+    )
+    with pytest.raises(StageFailure, match=located):
+        check_inputs.check_sources(ctx)
+
+
 def test_an_upstream_that_was_never_certified_stops_check_inputs(seeded: Path) -> None:
     certify_domain(seeded, "product")
     ctx = stage_context(seeded, "physician_dw")

@@ -28,6 +28,7 @@ from dagmesh.airflow.dag_files import (
     domain_of,
     existing_dag_files,
 )
+from dagmesh.collector import collector_paused
 from dagmesh.config.environments import active_environment_name
 from dagmesh.config.files import DiskFiles
 from dagmesh.config.project import CONFIG_DIR, MESH_PATH, load_project
@@ -63,6 +64,11 @@ def project_dir_for(dag_file: str) -> Path:
 
 def domain_dag(dag_file: str) -> DAG:
     """The DAG of the domain named after ``dag_file`` (or a placeholder carrying its problems)."""
+    with collector_paused():
+        return _domain_dag(dag_file)
+
+
+def _domain_dag(dag_file: str) -> DAG:
     name = domain_of(dag_file)
     project = load_project(project_dir_for(dag_file), only=name)
     analysis = analyze(project)

@@ -15,9 +15,9 @@ from dagmesh.config.environments import (
     forget_environment,
     record_environment,
 )
-from dagmesh.config.fields import IDENTIFIER
-from dagmesh.config.model import Environment
+from dagmesh.config.model import Environment, SnowflakeEnvironment, environment_path
 from dagmesh.config.project import Project
+from dagmesh.config.types import IDENTIFIER
 from dagmesh.engines.base import WarehouseError
 from dagmesh.errors import did_you_mean
 
@@ -115,7 +115,10 @@ def _list(project: Project, args: argparse.Namespace) -> int:
     active = active_environment_name(mesh)
     rows = []
     for env in environments(mesh, project.root).values():
-        where = env.path if env.engine == "duckdb" else f"database {env.database} via {env.conn_id}"
+        if isinstance(env, SnowflakeEnvironment):
+            where = f"database {env.database} via {env.conn_id}"
+        else:
+            where = environment_path(env) or ""
         origin = f"env create (from {env.cloned_from})" if env.name not in mesh.environments else "mesh.yaml"
         rows.append([("* " if env.name == active else "  ") + env.name, env.engine, where, origin])
     print(table(["ENVIRONMENT", "ENGINE", "WAREHOUSE", "DEFINED BY"], rows))

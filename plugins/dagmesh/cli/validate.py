@@ -42,4 +42,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{errors} error(s), {len(problems) - errors} warning(s) in {files} file(s)")
     else:
         print(f"ok: {len(project.domain_files)} domains, no problems")
+    if project.mesh is None and project.domain_files:
+        waiting = sorted(project.domain_files)
+        print(f"not loaded until {project.mesh_path} is fixed: {', '.join(waiting)}")
     return 1 if errors else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from croniter import croniter
@@ -17,6 +18,7 @@ PRESETS = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_cron(expression: str) -> str | None:
     """The five-field form of ``expression``, or ``None`` when it is not a valid cron."""
     expression = " ".join(expression.split())
@@ -27,6 +29,7 @@ def normalize_cron(expression: str) -> str | None:
     return expression
 
 
+@functools.lru_cache(maxsize=1024)
 def fires(expression: str) -> bool:
     """Whether a valid cron expression ever fires (``0 0 30 2 *`` never does)."""
     try:

@@ -9,15 +9,23 @@ clone) where a feature branch can run the whole mesh without touching production
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import yaml
+from pydantic import TypeAdapter, ValidationError
 
-from dagmesh.config.model import Environment, Mesh, default_duckdb_path
+from dagmesh.config.located import locate
+from dagmesh.config.model import (
+    AnyEnvironment,
+    DuckDBEnvironment,
+    Environment,
+    Mesh,
+    default_duckdb_path,
+    with_default_path,
+)
 from dagmesh.errors import Location
 
 ENV_VAR = "DAGMESH_ENV"
@@ -34,15 +42,31 @@ def active_environment_name(mesh: Mesh, override: str | None = None) -> str:
     return override or os.environ.get(ENV_VAR) or mesh.default_environment
 
 
+_ENVIRONMENT: TypeAdapter[Environment] = TypeAdapter(AnyEnvironment)
+
+
+def make_environment(name: str, settings: dict[str, Any], where: Location) -> Environment:
+    """An environment from its settings (as ``mesh.yaml`` would hold them), called ``name``.
+
+    Raises :class:`pydantic.ValidationError` for settings ``mesh.yaml`` would refuse.
+    """
+    env = with_default_path(name, _ENVIRONMENT.validate_python(settings))
+    locate({name: env}, None, where)
+    return env
+
+
 def created_environments(root: Path) -> dict[str, Environment]:
-    """The environments ``dagmesh env create`` recorded for the project at ``root``."""
-    records = _records(root / STATE_FILE)
+    """The environments ``dagmesh env create`` recorded for the project at ``root`` (a record
+    that no longer reads as an environment is left out)."""
     where = Location(STATE_FILE.as_posix())
-    fields = {f.name for f in dataclasses.fields(Environment)} - {"name", "loc"}
-    return {
-        name: Environment(name=name, loc=where, **{k: v for k, v in record.items() if k in fields})
-        for name, record in records.items()
-    }
+    found = {}
+    for name, record in _records(root / STATE_FILE).items():
+        settings = {k: v for k, v in (record or {}).items() if k != "created_at"}
+        try:
+            found[str(name)] = make_environment(str(name), settings, where)
+        except ValidationError:
+            continue
+    return found
 
 
 def environments(mesh: Mesh, root: Path) -> dict[str, Environment]:
@@ -65,15 +89,22 @@ def environment(mesh: Mesh, root: Path, name: str | None = None) -> Environment:
 
 def branch_environment(base: Environment, name: str) -> Environment:
     """An isolated copy of ``base`` called ``name``: its own DuckDB file or Snowflake database."""
-    if base.engine == "duckdb":
-        return dataclasses.replace(base, name=name, path=default_duckdb_path(name), cloned_from=base.name)
-    database = f"{(base.database or '').upper()}_{name.upper()}"
-    return dataclasses.replace(base, name=name, database=database, cloned_from=base.name)
+    settings = settings_of(base)
+    if isinstance(base, DuckDBEnvironment):
+        settings["path"] = default_duckdb_path(name)
+    else:
+        settings["database"] = f"{(settings.get('database') or '').upper()}_{name.upper()}"
+    return make_environment(name, {**settings, "cloned_from": base.name}, base.loc)
+
+
+def settings_of(env: Environment) -> dict[str, Any]:
+    """An environment's settings as ``mesh.yaml`` would write them."""
+    return env.model_dump(mode="json", exclude_none=True)
 
 
 def record_environment(root: Path, env: Environment) -> None:
     records = _records(root / STATE_FILE)
-    record = {k: v for k, v in dataclasses.asdict(env).items() if k not in ("name", "loc") and v is not None}
+    record = settings_of(env)
     records[env.name] = {**record, "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
     _write(root / STATE_FILE, records)
 

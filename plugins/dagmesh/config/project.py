@@ -11,14 +11,16 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
+from dagmesh.collector import collector_paused
 from dagmesh.config import cache as parse_cache
 from dagmesh.config.cache import ParseCache
-from dagmesh.config.fields import IDENTIFIER
 from dagmesh.config.files import DiskFiles, ProjectFiles
 from dagmesh.config.model import Domain, Mesh
 from dagmesh.config.parse import parse_domain, parse_mesh
-from dagmesh.config.yamlfile import parse_yaml
+from dagmesh.config.types import IDENTIFIER
+from dagmesh.config.yamlfile import from_data, parse_yaml, to_data
 from dagmesh.errors import ConfigError, Diagnostics, Location
 
 CONFIG_DIR = "dag_configs"
@@ -77,10 +79,15 @@ class Project:
             return path.as_posix()
 
     def read_text(self, relative: str) -> str | None:
-        """A project file's text (read once per project), or ``None`` when it does not exist."""
+        """A project file's text (read once per project), or ``None`` when it does not exist.
+        A file that is not UTF-8 reads with its bad bytes replaced: see :meth:`unreadable`."""
         if relative not in self._texts:
             self._texts[relative] = self.files.read(relative)
         return self._texts[relative]
+
+    def unreadable(self, relative: str) -> ConfigError | None:
+        """Why a file read so far is not clean text (``None`` when it is)."""
+        return self.files.problems.get(relative)
 
     def read_sql(self, relative_to_sql_dir: str) -> str | None:
         """The text of ``sql/<path>``, or ``None`` when the file does not exist."""
@@ -97,6 +104,11 @@ def load_project(root: str | Path, files: ProjectFiles | None = None, only: str 
     ``only`` loads just that domain and its direct upstreams (what Airflow needs to
     run one task), when the domain's file is named after it; otherwise everything.
     """
+    with collector_paused():
+        return _load_project(root, files, only)
+
+
+def _load_project(root: str | Path, files: ProjectFiles | None, only: str | None) -> Project:
     root = Path(root)
     on_disk = files is None
     files = files or DiskFiles(root)
@@ -109,12 +121,16 @@ def load_project(root: str | Path, files: ProjectFiles | None = None, only: str 
         diagnostics.error(Location(mesh_display), f"{mesh_display} not found in {root}")
     else:
         cache_key = parse_cache.key("mesh", text)
-        cached = cache.get(cache_key)
-        if cached is None:
-            cached = _parse_mesh_file(text, mesh_display)
-            cache.put(cache_key, cached)
-        mesh, problems = cached
-        diagnostics.extend(problems)
+        parsed = cache.recall(cache_key)
+        if parsed is None:
+            problems = Diagnostics()
+            document = _document(
+                cache, cache_key, text, mesh_display, files.problems.get(mesh_display), problems
+            )
+            parsed = (parse_mesh(document, mesh_display, problems) if not problems else None, list(problems))
+            cache.remember(cache_key, parsed)
+        mesh, mesh_problems = parsed
+        diagnostics.extend(mesh_problems)
     project = Project(
         root=root,
         mesh=mesh,
@@ -153,23 +169,54 @@ def _load_focused(project: Project, name: str) -> bool:
     return True
 
 
-def _parse_mesh_file(text: str, display: str) -> tuple[Mesh | None, list[ConfigError]]:
+def _document(
+    cache: ParseCache,
+    cache_key: str,
+    text: str,
+    display: str,
+    unreadable: ConfigError | None,
+    diagnostics: Diagnostics,
+) -> Any:
+    """The located YAML document of a config file (``None`` when it cannot be read), read
+    from the cache when the same text was read before; problems go to ``diagnostics``."""
+    if unreadable is not None:
+        diagnostics.add(unreadable)
+        return None
+    data = cache.get(cache_key)
+    if isinstance(data, dict) and set(data) == {"document", "problems"}:
+        diagnostics.extend(ConfigError(*p) for p in data["problems"])
+        return from_data(data["document"], display)
     document, problems = parse_yaml(text, display)
-    diagnostics = Diagnostics(problems)
-    mesh = parse_mesh(document, display, diagnostics) if not problems else None
-    return mesh, list(diagnostics)
+    cache.put(
+        cache_key,
+        {
+            "document": to_data(document),
+            "problems": [[p.path, p.line, p.col, p.message, p.severity] for p in problems],
+        },
+    )
+    diagnostics.extend(problems)
+    return document
 
 
 def _load_domain_file(project: Project, display: str) -> None:
     text = project.read_text(display) or ""
     cache_key = parse_cache.key("domain", project.mesh_text, display, text)
-    cached = project.cache.get(cache_key)
-    if cached is None:
+    parsed = project.cache.recall(cache_key)
+    if parsed is None:
         problems = Diagnostics()
-        domain, name = _parse_domain_file(project, display, text, problems)
-        cached = (domain, name, list(problems))
-        project.cache.put(cache_key, cached)
-    domain, name, problems = cached
+        document = _document(
+            project.cache,
+            cache_key,
+            text,
+            display,
+            project.unreadable(display),
+            problems,
+        )
+        domain = parse_domain(document, display, project.mesh, problems) if not problems.errors else None
+        name = domain.name if domain else presumed_domain_name(document, text, display)
+        parsed = (domain, name, list(problems))
+        project.cache.remember(cache_key, parsed)
+    domain, name, problems = parsed
     project.diagnostics.extend(problems)
     if name is None:
         project.unnamed_files.append(display)
@@ -180,21 +227,8 @@ def _load_domain_file(project: Project, display: str) -> None:
         project.diagnostics.error(where, f"domain '{name}' is already defined in {first}")
         return
     project.domain_files[name] = display
-    if domain is not None and not any(p.is_error for p in problems):
+    if domain is not None and project.mesh is not None and not any(p.is_error for p in problems):
         project.domains[name] = domain
-
-
-def _parse_domain_file(
-    project: Project, display: str, text: str, diagnostics: Diagnostics
-) -> tuple[Domain | None, str | None]:
-    """The domain a file defines (``None`` if unusable) and its (presumed) name."""
-    document, problems = parse_yaml(text, display)
-    diagnostics.extend(problems)
-    domain = None
-    if project.mesh is not None and not problems:
-        domain = parse_domain(document, display, project.mesh, diagnostics)
-    name = domain.name if domain else presumed_domain_name(document, text, display)
-    return domain, name
 
 
 _DOMAIN_LINE = re.compile(r"^domain:\s*[\"']?([a-z][a-z0-9_]*)[\"']?\s*(#.*)?$", re.MULTILINE)

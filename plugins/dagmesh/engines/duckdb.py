@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dagmesh import progress
-from dagmesh.config.model import Environment, default_duckdb_path
+from dagmesh.config.model import Environment, environment_path
 from dagmesh.engines.base import Engine, QueryTag, RawDataGenerator, Session, WarehouseError
 from dagmesh.sql import statements as sql
 from dagmesh.sql.statements import Relation
@@ -125,7 +125,7 @@ class DuckDBEngine(Engine):
             session.execute(sql.drop_table(published.child(stale)))
 
     def _path_of(self, env: Environment) -> Path:
-        path = Path(env.path or default_duckdb_path(env.name))
+        path = Path(environment_path(env) or "")
         return path if path.is_absolute() else self.project_root / path
 
     def branch_plan(self, target: Environment) -> list[str]:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from dagmesh.config.model import Environment
+from dagmesh.config.model import Environment, SnowflakeEnvironment
 from dagmesh.engines.base import (
     Engine,
     QueryTag,
@@ -92,8 +92,15 @@ class SnowflakeEngine(Engine):
     placeholder = "%s"
 
     @property
+    def settings(self) -> SnowflakeEnvironment:
+        """The environment's Snowflake settings (connection, database, warehouse, role)."""
+        env = self.environment
+        assert isinstance(env, SnowflakeEnvironment), "a Snowflake engine runs a Snowflake environment"
+        return env
+
+    @property
     def database(self) -> str:
-        database = self.environment.database
+        database = self.settings.database
         if not database:
             raise WarehouseConfigError(
                 f"environment '{self.environment.name}' names no database; set database: in mesh.yaml"
@@ -117,7 +124,7 @@ class SnowflakeEngine(Engine):
         """The provider's hook for this environment's connection, database, warehouse and role."""
         from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
 
-        env = self.environment
+        env = self.settings
         options = {"database": self.database, "warehouse": env.warehouse, "role": env.role}
         return SnowflakeHook(snowflake_conn_id=env.conn_id, **{k: v for k, v in options.items() if v})
 
@@ -136,7 +143,7 @@ class SnowflakeEngine(Engine):
         import snowflake.connector
         from airflow.exceptions import AirflowNotFoundException
 
-        env = self.environment
+        env = self.settings
         try:
             return self.hook().get_conn()
         except AirflowNotFoundException as exc:
@@ -218,7 +225,8 @@ class SnowflakeEngine(Engine):
 
     def _clone(self, target: Environment) -> Sql:
         # Zero-copy: the clone shares storage with its source until either changes.
-        return sql.clone_database(self.database, (target.database or "").upper())
+        database = target.database if isinstance(target, SnowflakeEnvironment) else None
+        return sql.clone_database(self.database, (database or "").upper())
 
     def branch_plan(self, target: Environment) -> list[str]:
         return [sql.render(self._clone(target), self.dialect)]
@@ -276,7 +284,7 @@ class SnowflakeEngine(Engine):
         return counts
 
     def describe(self) -> str:
-        env = self.environment
+        env = self.settings
         return f"Snowflake database {self.database} (environment '{env.name}', connection '{env.conn_id}')"
 
 

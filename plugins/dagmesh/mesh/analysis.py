@@ -260,15 +260,24 @@ def _elsewhere(analysis: MeshAnalysis, domain: Domain, name: str) -> str:
 
 def template_info(project: Project, sql_path: str) -> TemplateInfo | None:
     """The template calls and problems of ``sql/<sql_path>`` (cached by content); ``None``
-    when the file does not exist."""
+    when the file does not exist. A file that is not UTF-8 text is one problem."""
     text = project.read_sql(sql_path)
     if text is None:
         return None
+    unreadable = project.unreadable(project.sql_display_path(sql_path))
+    if unreadable is not None:
+        return TemplateInfo((), (SqlProblem(unreadable.message, unreadable.line, unreadable.col),))
     cache_key = parse_cache.key("sql", text)
-    info = project.cache.get(cache_key)
-    if not isinstance(info, TemplateInfo):
+    info = project.cache.recall(cache_key)
+    if isinstance(info, TemplateInfo):
+        return info
+    data = project.cache.get(cache_key)
+    try:
+        info = TemplateInfo.from_data(data)
+    except (TypeError, ValueError, KeyError):
         info = template_calls(text)
-        project.cache.put(cache_key, info)
+        project.cache.put(cache_key, info.to_data())
+    project.cache.remember(cache_key, info)
     return info
 
 
@@ -277,12 +286,18 @@ def reference_problems(project: Project, sql_path: str) -> list[SqlProblem]:
     parser is imported only when a SQL file changed)."""
     text = project.read_sql(sql_path) or ""
     cache_key = parse_cache.key("references", text)
-    problems = project.cache.get(cache_key)
-    if not isinstance(problems, list):
+    problems = project.cache.recall(cache_key)
+    if isinstance(problems, list):
+        return problems
+    data = project.cache.get(cache_key)
+    try:
+        problems = [SqlProblem.from_data(p) for p in data]
+    except (TypeError, ValueError):
         from dagmesh.sql.references import check_references
 
         problems = check_references(text)
-        project.cache.put(cache_key, problems)
+        project.cache.put(cache_key, [p.to_data() for p in problems])
+    project.cache.remember(cache_key, problems)
     return problems
 
 

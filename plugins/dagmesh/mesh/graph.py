@@ -141,7 +141,9 @@ class MeshGraph:
         ]
         self._up: dict[str, list[str]] = {n: [] for n in self.domains}
         self._down: dict[str, list[str]] = {n: [] for n in self.domains}
+        self._into: dict[str, list[Edge]] = {}
         for edge in self.edges:
+            self._into.setdefault(edge.consumer, []).append(edge)
             if edge.upstream in self.domains and edge.upstream not in self._up[edge.consumer]:
                 self._up[edge.consumer].append(edge.upstream)
                 self._down[edge.upstream].append(edge.consumer)
@@ -154,7 +156,7 @@ class MeshGraph:
         return list(self._down.get(name, ()))
 
     def edges_into(self, name: str) -> list[Edge]:
-        return [e for e in self.edges if e.consumer == name]
+        return list(self._into.get(name, ()))
 
     def ancestors(self, name: str) -> set[str]:
         return self._closure(name, self._up)

@@ -8,7 +8,7 @@ revision, breaking changes to output-port contracts.
 from __future__ import annotations
 
 from dagmesh.config.files import GitFiles
-from dagmesh.config.model import Domain
+from dagmesh.config.model import Domain, ExpressionTest
 from dagmesh.config.project import Project, load_project
 from dagmesh.errors import Location, did_you_mean
 from dagmesh.mesh.analysis import MeshAnalysis, analyze, reference_problems
@@ -22,6 +22,8 @@ def validate(project: Project, base: str | None = None) -> MeshAnalysis:
     Raises :class:`~dagmesh.config.files.GitError` when ``base`` cannot be read.
     """
     analysis = analyze(project)
+    if project.mesh is None:
+        return analysis  # every domain waits for mesh.yaml; its own file's problems are reported
     check_sql(analysis)
     check_alignment(analysis)
     if base is not None:
@@ -93,25 +95,31 @@ def check_sql(analysis: MeshAnalysis) -> None:
 def check_sql_values(analysis: MeshAnalysis, domain: Domain) -> None:
     """Config values that end up in SQL: an ``expression`` test must be one row-level condition
     over the port's columns; an incremental port's ``unique_key`` must name its columns."""
-    from dagmesh.sql.references import ConditionError, condition
+    from dagmesh.sql.references import ConditionError, condition, output_columns
 
     for port in domain.outputs.values():
         for test in port.tests:
-            if test.kind != "expression":
+            if not isinstance(test, ExpressionTest):
                 continue
             try:
-                condition(test.expression, list(port.columns))
+                condition(test.sql, list(port.columns))
             except ConditionError as exc:
                 analysis.report(domain.name, test.loc, f"expression test of port '{port.name}': {exc}")
     for model in domain.models:
         published = domain.outputs.get(model.name)
-        if published is None or not published.columns:
-            continue
-        for key in model.unique_key:
-            if key not in published.columns:
+        if published is not None:
+            columns: list[str] | None = list(published.columns)
+            whose = "its port"
+        else:
+            text = analysis.project.read_sql(model.sql)
+            columns = output_columns(text) if text is not None else None
+            whose = "what its SQL selects"
+        known = columns or []
+        for key in model.unique_key if known else ():
+            if key not in known:
                 analysis.report(
                     domain.name,
                     model.loc,
-                    f"unique_key '{key}' of model '{model.name}' is not a column of its port"
-                    f"{did_you_mean(key, published.columns)} ({', '.join(published.columns)})",
+                    f"unique_key '{key}' of model '{model.name}' is not a column of {whose}"
+                    f"{did_you_mean(key, known)} ({', '.join(known)})",
                 )

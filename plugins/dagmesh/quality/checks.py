@@ -12,7 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dagmesh.config.model import ColumnTest, CustomTest, Domain, OutputPort, Policy
+from dagmesh.config.model import (
+    AcceptedValuesTest,
+    ColumnTest,
+    CustomTest,
+    Domain,
+    ExpressionTest,
+    OutputPort,
+    Policy,
+    RangeTest,
+    RowCountTest,
+)
 
 CheckKind = Literal["standard", "column", "port", "custom", "input"]
 
@@ -147,37 +157,35 @@ def port_checks(domain: Domain, port: OutputPort, policy: Policy) -> list[Check]
     """
     standard = set(policy.output_ports.standard_tests)
     checks = _PortChecks(domain, port)
-    own_count = next((t for t in port.tests if t.kind == "row_count"), None)
-    if "row_count" in standard or own_count is not None:
+    own_count = next((t for t in port.tests if isinstance(t, RowCountTest)), None)
+    bounds = own_count.row_count if own_count is not None else None
+    if "row_count" in standard or bounds is not None:
         lows = [policy.output_ports.min_rows] if "row_count" in standard else []
-        if own_count is not None and own_count.min is not None:
-            lows.append(own_count.min)
+        if bounds is not None and bounds.min is not None:
+            lows.append(bounds.min)
         checks.add(
             "row_count",
             "standard" if "row_count" in standard else "port",
             Measure("rows"),
-            _bounds(max(lows) if lows else None, own_count.max if own_count else None),
+            _bounds(max(lows) if lows else None, bounds.max if bounds else None),
             # The parser refuses severity: warn on a row_count the policy makes standard.
-            severity=own_count.severity if own_count is not None else "error",
+            severity=bounds.severity if bounds is not None else "error",
         )
     if "primary_key" in standard and port.primary_key:
         checks.add("primary_key", "standard", Measure("key_violations", port.primary_key), _ZERO)
     for column in port.columns.values():
         for test in column.tests:
-            mandated = (test.kind == "not_null" and "not_null_columns" in standard) or (
-                test.kind == "accepted_values" and "accepted_values" in standard
-            )
             checks.add(
-                test.kind,
-                "standard" if mandated else "column",
+                test.test,
+                "standard" if policy.output_ports.mandates(test.test) else "column",
                 _column_measure(column.name, test),
                 _ZERO,
                 column=column.name,
                 severity=test.severity,
             )
-    expressions = [t for t in port.tests if t.kind == "expression"]
+    expressions = [t for t in port.tests if isinstance(t, ExpressionTest)]
     for number, port_test in enumerate(expressions, start=1):
-        violations = Measure("violations", tuple(port.columns), condition=port_test.expression)
+        violations = Measure("violations", tuple(port.columns), condition=port_test.sql)
         name = "expression" if number == 1 else f"expression_{number}"
         checks.add(name, "port", violations, _ZERO, severity=port_test.severity)
     if "schema_matches_contract" in standard:
@@ -195,13 +203,11 @@ _ZERO = Expectation("eq", 0)
 
 
 def _column_measure(name: str, test: ColumnTest) -> Measure:
-    if test.kind == "not_null":
-        return Measure("nulls", (name,))
-    if test.kind == "unique":
-        return Measure("duplicates", (name,))
-    if test.kind == "accepted_values":
+    if isinstance(test, AcceptedValuesTest):
         return Measure("not_in", (name,), values=test.values)
-    return Measure("outside", (name,), low=test.min, high=test.max)
+    if isinstance(test, RangeTest):
+        return Measure("outside", (name,), low=test.range.min, high=test.range.max)
+    return Measure("nulls" if test.test == "not_null" else "duplicates", (name,))
 
 
 def _bounds(low: float | None, high: float | None) -> Expectation:

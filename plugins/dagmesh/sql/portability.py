@@ -38,6 +38,15 @@ _EXPRESSION = re.compile(r"expression '(\w+)'")
 
 def portability_problems(text: str, engine: str) -> list[SqlProblem]:
     """What of this SQL file would be lost, or fail, on ``engine`` (``duckdb`` or ``snowflake``)."""
+    return list(_portability_problems(text, engine))
+
+
+@functools.lru_cache(maxsize=1024)
+def _portability_problems(text: str, engine: str) -> tuple[SqlProblem, ...]:
+    return tuple(_find_problems(text, engine))
+
+
+def _find_problems(text: str, engine: str) -> list[SqlProblem]:
     try:
         rendered = render(text, _RESOLVER)
         (tree,) = [s for s in sqlglot.parse(rendered, read="snowflake") if s is not None]

@@ -20,6 +20,7 @@ test runs any SQL. Imports sqlglot: never at DAG-parse time unless a SQL file ch
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Sequence
@@ -61,6 +62,15 @@ _HINT = "read it through ref(), source() or port() so the mesh knows about it"
 def check_references(text: str) -> list[SqlProblem]:
     """Syntax errors, extra statements and undeclared reads of one SQL file (none for a
     template that breaks the template rules: those are reported with their own lines)."""
+    return list(_check_references(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_references(text: str) -> tuple[SqlProblem, ...]:
+    return tuple(_find_problems(text))
+
+
+def _find_problems(text: str) -> list[SqlProblem]:
     token = secrets.token_hex(6)
     ref, source, port = (f"dagmesh_{kind}_{token}" for kind in ("ref", "source", "port"))
     markers = {ref, source, port}
@@ -100,6 +110,32 @@ def check_references(text: str) -> list[SqlProblem]:
         kind = query.key.upper()
         return [*problems, SqlProblem(f"a model or test is one SELECT query, not a {kind} statement", 1, 1)]
     return problems + [_problem(text, rendered, node, why) for node, why in _reads(query, markers)]
+
+
+_NAMES = Resolver(
+    ref=lambda name: f'"{name}"',
+    source=lambda name: f'"{name}"',
+    port=lambda name: f'"{name.replace(".", "__")}"',
+    this='"this"',
+    incremental=False,
+)
+
+
+def output_columns(text: str) -> list[str] | None:
+    """The lower-case names of the columns a model's query returns, or ``None`` when the
+    SQL alone cannot tell (``SELECT *``, an unnamed expression, a query that does not parse)."""
+    try:
+        query = sqlglot.parse_one(render(text, _NAMES), read="snowflake")
+    except (TemplateViolation, ParseError, TokenError, ValueError):
+        return None
+    if not isinstance(query, exp.Query):
+        return None
+    names = []
+    for column in query.selects:
+        if isinstance(column, exp.Star) or column.find(exp.Star) is not None or not column.alias_or_name:
+            return None
+        names.append(column.alias_or_name.lower())
+    return names
 
 
 def _problem(text: str, rendered: str, node: exp.Expr, message: str) -> SqlProblem:

@@ -308,6 +308,11 @@ def check_query(source: Relation, measures: Sequence[Measure], listing: exp.Expr
     return exp.select(*selected).from_(source.table())
 
 
+def measure_query(source: Relation, what: Measure) -> exp.Select:
+    """One check on its own: ``SELECT <measure> FROM source`` (a catalog's quality rule)."""
+    return exp.select(measure(what)).from_(source.table())
+
+
 def freshness(source: Relation, loaded_at: str | None) -> exp.Select:
     """A source's row count, and the latest value of its freshness column (``NULL`` without one)."""
     latest = exp.Max(this=column(loaded_at)) if loaded_at else exp.null()

@@ -89,6 +89,14 @@ class SqlProblem:
     line: int
     col: int = 1
 
+    def to_data(self) -> list[Any]:
+        return [self.message, self.line, self.col]
+
+    @classmethod
+    def from_data(cls, data: list[Any]) -> SqlProblem:
+        message, line, col = data
+        return cls(str(message), int(line), int(col))
+
 
 @dataclass(frozen=True)
 class TemplateInfo:
@@ -97,6 +105,23 @@ class TemplateInfo:
 
     def args(self, func: str) -> list[str]:
         return [c.arg for c in self.calls if c.func == func and c.arg is not None]
+
+    def to_data(self) -> dict[str, Any]:
+        """As JSON-compatible data (for the parse cache)."""
+        return {
+            "calls": [[c.func, c.arg, c.line, c.col] for c in self.calls],
+            "problems": [p.to_data() for p in self.problems],
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> TemplateInfo:
+        return cls(
+            tuple(
+                TemplateCall(str(f), a if a is None else str(a), int(line), int(col))
+                for f, a, line, col in data["calls"]
+            ),
+            tuple(SqlProblem.from_data(p) for p in data["problems"]),
+        )
 
 
 class TemplateViolation(Exception):

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from dagmesh.clock import utcnow
 from dagmesh.engines.base import Session, WarehouseError
 from dagmesh.quality.checks import Check, CheckResult, Expectation, evaluate
-from dagmesh.registry.store import ResolvedInput, utcnow
+from dagmesh.registry.store import ResolvedInput
 from dagmesh.sql import statements as sql
+from dagmesh.sql.statements import Relation
 from dagmesh.stages.context import BuildContext, StageFailure
 
 
@@ -49,6 +51,10 @@ def _check_source(ctx: BuildContext, session: Session, name: str) -> list[CheckR
     try:
         count, latest = session.query(sql.freshness(relation, freshness.column if freshness else None))[0]
     except WarehouseError as exc:
+        if freshness is not None and _readable(session, relation):
+            where, column = freshness.where("column"), freshness.column
+            message = f"{where}: freshness column '{column}' is not a column of source {source.table}"
+            return [CheckResult(rows_check, "no such column", False, message)]
         reason = str(exc).splitlines()[0]
         return [CheckResult(rows_check, "missing", False, f"source {source.table} cannot be read: {reason}")]
     results = [evaluate(rows_check, count)]
@@ -94,6 +100,16 @@ def _check_source(ctx: BuildContext, session: Session, name: str) -> list[CheckR
             )
         results.append(result)
     return results
+
+
+def _readable(session: Session, relation: Relation) -> bool:
+    """Whether the source table itself can be read (so a failed freshness query means its
+    column is missing)."""
+    try:
+        session.query(sql.freshness(relation, None))
+    except WarehouseError:
+        return False
+    return True
 
 
 def _age_hours(latest: object) -> float | None:
