@@ -95,7 +95,7 @@ class ResolveUpstreamsOperator(MeshStageOperator):
         self.opens_build = opens_build
 
     def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
-        from dagmesh.registry.store import utcnow
+        from dagmesh.clock import utcnow
         from dagmesh.stages import check_inputs
 
         waiting_since: datetime | None = resumed.get("waiting_since")

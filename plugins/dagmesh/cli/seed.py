@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from dagmesh.cli.common import CliError, open_project, target_engine
+from dagmesh.clock import utcnow
 from dagmesh.engines.base import RawDataGenerator, WarehouseError
-from dagmesh.registry.store import utcnow
 
 GENERATOR = Path("include") / "raw_data.py"
 

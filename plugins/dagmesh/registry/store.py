@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlglot import exp
 
+from dagmesh.clock import utcnow
 from dagmesh.engines.base import Engine, Session
 from dagmesh.quality.checks import CheckResult
 from dagmesh.sql import statements as sql
@@ -90,11 +91,6 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("certified_at", "TIMESTAMP"),
     ),
 }
-
-
-def utcnow() -> datetime:
-    """Registry timestamps are naive UTC (``TIMESTAMP``/``TIMESTAMP_NTZ``)."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from typing import Any
 from dagmesh.config.model import Model
 from dagmesh.engines.base import Session
 from dagmesh.sql import statements as sql
-from dagmesh.sql.compile import DomainRelations, RefusedSql, compile_query
 from dagmesh.sql.statements import Relation
 from dagmesh.sql.template import template_calls
+from dagmesh.stages.compile import DomainRelations, RefusedSql, compile_query
 from dagmesh.stages.context import BuildContext, StageFailure
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from dagmesh.quality.checks import CheckResult, custom_check, evaluate, plan_tests
 from dagmesh.quality.fused import read_results
 from dagmesh.sql import statements as sql
-from dagmesh.sql.compile import DomainRelations, RefusedSql, compile_query
 from dagmesh.sql.references import ConditionError
+from dagmesh.stages.compile import DomainRelations, RefusedSql, compile_query
 from dagmesh.stages.context import BuildContext, StageFailure
 
 
