@@ -43,7 +43,7 @@ def test_a_yaml_syntax_error_hides_only_its_domain(project_env: Path) -> None:
     assert sorted(bag.dag_ids) == [d for d in DOMAINS if d != "physician"]
     message = the_import_error(bag, "dags/domains/physician.py")
     assert "domain physician is not loaded" in message
-    assert "dag_configs/mastered/physician.yaml:13:93: error: invalid YAML" in message
+    assert "dag_configs/mastered/physician.yaml:14:93: error: invalid YAML" in message
     assert "Traceback" not in message
 
 
@@ -86,8 +86,8 @@ def test_a_cycle_hides_the_domains_on_it_and_names_the_cycle(project_env: Path) 
     assert sorted(errors) == ["payer_dw.py", "physician_dw.py"]
     for message in errors.values():
         assert "dependency cycle: payer_dw -> physician_dw -> payer_dw" in message
-    assert "dag_configs/integrated/physician_dw.yaml:12:5" in errors["physician_dw.py"]
-    assert "dag_configs/integrated/payer_dw.yaml:14:5" in errors["payer_dw.py"]
+    assert "dag_configs/integrated/physician_dw.yaml:13:5" in errors["physician_dw.py"]
+    assert "dag_configs/integrated/payer_dw.yaml:15:5" in errors["payer_dw.py"]
 
 
 def test_a_consumer_of_a_broken_domain_keeps_every_input_and_its_schedule(project_env: Path) -> None:
@@ -168,7 +168,7 @@ def test_running_a_mesh_with_a_broken_domain_runs_the_rest_and_keeps_its_data(se
 
     assert done.returncode == 1
     assert (
-        "dag_configs/mastered/product.yaml:7:11: error: schedule '0 4 * *' is not a valid cron" in done.stdout
+        "dag_configs/mastered/product.yaml:8:11: error: schedule '0 4 * *' is not a valid cron" in done.stdout
     )
     assert "1/2 domains certified" in done.stdout
     with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb")) as con:
@@ -194,7 +194,7 @@ def test_in_the_dag_processor_a_broken_domain_leaves_every_other_dag_active(
     assert list(errors) == ["domains/payer_dw.py"]
     assert errors["domains/payer_dw.py"].startswith("MeshConfigInvalid: domain payer_dw is not loaded:\n")
     assert (
-        "dag_configs/integrated/payer_dw.yaml:7:11: error: schedule '0 6 * *' is not a valid cron expression"
+        "dag_configs/integrated/payer_dw.yaml:8:11: error: schedule '0 6 * *' is not a valid cron expression"
         in errors["domains/payer_dw.py"]
     )
     assert "Traceback" not in errors["domains/payer_dw.py"]

@@ -242,7 +242,7 @@ def test_a_broken_domain_stays_alone_while_airflow_runs(live: Live) -> None:
     (error,) = airflow.request("GET", "/api/v2/importErrors")["import_errors"]
     assert error["filename"].endswith("domains/payer_dw.py")
     assert (
-        "dag_configs/integrated/payer_dw.yaml:7:11: error: schedule '0 6 * *' is not a valid cron"
+        "dag_configs/integrated/payer_dw.yaml:8:11: error: schedule '0 6 * *' is not a valid cron"
         in (error["stack_trace"])
     )
     states = {d: airflow.request("GET", f"/api/v2/dags/{d}")["is_stale"] for d in DOMAINS}

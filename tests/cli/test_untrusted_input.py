@@ -74,34 +74,34 @@ def test_include_and_division_by_zero_are_located_errors_not_crashes(project: Pa
             "dag_configs/mastered/physician.yaml",
             '{expression: "LENGTH(npi) = 10"}',
             '{expression: "1=1; DELETE FROM physician.physician"}',
-            "dag_configs/mastered/physician.yaml:40:9: error: expression test of port 'physician': "
+            "dag_configs/mastered/physician.yaml:41:9: error: expression test of port 'physician': "
             "'1=1; DELETE FROM physician.physician' is not one SQL condition",
         ),
         (
             "dag_configs/mastered/physician.yaml",
             "freshness: {column: loaded_at, warn_after",
             "freshness: {column: 'loaded_at) FROM x; DROP TABLE y; --', warn_after",
-            "dag_configs/mastered/physician.yaml:12:67: error: freshness column must be a column name",
+            "dag_configs/mastered/physician.yaml:13:67: error: freshness column must be a column name",
         ),
         (
             "dag_configs/integrated/physician_dw.yaml",
             "unique_key: [physician_id, ndc, fill_month]",
             "unique_key: [physician_id, ndc, 'fill_month; DROP TABLE x']",
-            "dag_configs/integrated/physician_dw.yaml:24:37: error: 'fill_month; DROP TABLE x' in "
+            "dag_configs/integrated/physician_dw.yaml:25:37: error: 'fill_month; DROP TABLE x' in "
             "'unique_key' must be a lowercase identifier",
         ),
         (
             "dag_configs/integrated/physician_dw.yaml",
             "unique_key: [physician_id, ndc, fill_month]",
             "unique_key: [physician_id, ndc, fill_day]",
-            "dag_configs/integrated/physician_dw.yaml:21:5: error: unique_key 'fill_day' of model "
+            "dag_configs/integrated/physician_dw.yaml:22:5: error: unique_key 'fill_day' of model "
             "'fact_prescriptions' is not a column of its port",
         ),
         (
             "dag_configs/mesh.yaml",
             "database: MESH, warehouse",
             "database: 'MESH.PUBLIC.X; DROP DATABASE PROD_DATA; --', warehouse",
-            "dag_configs/mesh.yaml:7:67: error: 'database' must be a Snowflake name",
+            "dag_configs/mesh.yaml:8:67: error: 'database' must be a Snowflake name",
         ),
     ],
 )
@@ -128,7 +128,7 @@ def test_grants_never_print_an_injected_database_name(project: Path) -> None:
     grants = dagmesh("grants", "--env", "prod", project=project)
 
     assert grants.returncode == 1 and "DROP DATABASE PROD_DATA" not in grants.stdout
-    assert "dag_configs/mesh.yaml:7:67: error: 'database' must be a Snowflake name" in grants.stderr
+    assert "dag_configs/mesh.yaml:8:67: error: 'database' must be a Snowflake name" in grants.stderr
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,8 @@ COMMANDS = {
     "airflow": "dagmesh.cli.airflow_cmd",
     "env": "dagmesh.cli.env",
     "grants": "dagmesh.cli.grants",
+    "schema": "dagmesh.cli.schema",
+    "export": "dagmesh.cli.export",
 }
 
 
