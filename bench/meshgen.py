@@ -167,8 +167,21 @@ outputs:
 # ---------------------------------------------------------------------- hand-written
 
 
-def write_hand_written(project: Path, target: Path) -> int:
-    """One plain Python DAG file per domain, equal to what the loader builds. Returns the count."""
+_IMPORTS = [
+    "from datetime import timedelta",
+    "from airflow.sdk import DAG, Asset, AssetAll, CronTriggerTimetable, Param, TaskGroup, chain",
+    "from dagmesh.airflow.operators import (",
+    "    BuildModelOperator, CertifyOperator, CheckSourcesOperator, CustomCheckOperator,",
+    "    PortChecksOperator, PrepareBuildOperator, ResolveUpstreamsOperator,",
+    ")",
+    "from dagmesh.airflow.sensors import UpstreamCertifiedSensor",
+    "",
+]
+
+
+def write_hand_written(project: Path, target: Path, one_file: Path | None = None) -> int:
+    """One plain Python DAG file per domain, equal to what the loader builds, in ``target``;
+    and, with ``one_file``, the same DAGs in that one file. Returns the count."""
     import sys
 
     sys.path.insert(0, str(project.parent.parent / "plugins"))
@@ -183,18 +196,11 @@ def write_hand_written(project: Path, target: Path) -> int:
     assert mesh is not None and not loaded.diagnostics.errors, loaded.diagnostics.sorted()[:5]
     target.mkdir(parents=True, exist_ok=True)
     pool = warehouse_pool(mesh.environments[mesh.default_environment])
+    bodies = []
     for name in analysis.buildable():
         domain = loaded.domains[name]
         edges = analysis.graph.edges_into(name)
         lines = [
-            "from datetime import timedelta",
-            "from airflow.sdk import DAG, Asset, AssetAll, CronTriggerTimetable, Param, TaskGroup, chain",
-            "from dagmesh.airflow.operators import (",
-            "    BuildModelOperator, CertifyOperator, CheckSourcesOperator, CustomCheckOperator,",
-            "    PortChecksOperator, PrepareBuildOperator, ResolveUpstreamsOperator,",
-            ")",
-            "from dagmesh.airflow.sensors import UpstreamCertifiedSensor",
-            "",
             f"P = {str(project)!r}",
             f"W = dict(project_dir=P, domain={name!r}, pool={pool!r})",
         ]
@@ -278,5 +284,10 @@ def write_hand_written(project: Path, target: Path) -> int:
         lines.append("    with TaskGroup('certify') as certify:")
         lines.append(f"        CertifyOperator(task_id='publish', port_assets={{{ports}}}, retries=0, **W)")
         lines.append(f"    chain({', '.join([*stages, 'check', 'build', 'test', 'certify'])})")
-        (target / f"{name}.py").write_text("\n".join(lines) + "\n")
+        body = "\n".join(lines) + "\n"
+        bodies.append(body)
+        (target / f"{name}.py").write_text("\n".join(_IMPORTS) + body)
+    if one_file is not None:
+        one_file.parent.mkdir(parents=True, exist_ok=True)
+        one_file.write_text("\n".join(_IMPORTS) + "\n".join(bodies))
     return len(analysis.buildable())
