@@ -46,6 +46,15 @@ class WarehouseError(Exception):
     """A statement failed in the warehouse; the message says which and why."""
 
 
+class WarehouseBusy(WarehouseError):
+    """Another process is writing the warehouse and a reader may not wait longer (the REST
+    API answers 503 with ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class WarehouseConfigError(WarehouseError):
     """The environment cannot reach its warehouse as configured (unknown connection,
     missing role or database). Retrying does not help; the message names what to fix."""
@@ -154,6 +163,15 @@ class Engine(ABC):
     @abstractmethod
     def session(self, tag: QueryTag | None = None) -> AbstractContextManager[Session]:
         """Open a connection; statements in it carry ``tag`` where the warehouse supports it."""
+
+    def reader(self) -> AbstractContextManager[Session]:
+        """A session that only reads (the REST API's), holding no lock longer than one query
+        where the warehouse has locks; by default an ordinary session."""
+        return self.session()
+
+    def has_warehouse(self) -> bool:
+        """Whether the warehouse exists yet (a reader never creates it)."""
+        return True
 
     def check_connection(self) -> None:
         """Fail with one clear message when the warehouse cannot be reached."""

@@ -9,6 +9,9 @@ Differences from the base engine:
   transaction, so readers see the old version or the new one, never a mix.
 * DuckDB lets one process at a time open the file for writing; opening retries while
   another process holds the lock (Airflow tasks run in separate processes).
+* A reader (the REST API) opens the file read-only for each query and closes it right
+  after, so a writer waits at most one query; while a writer has the file, the reader
+  waits briefly and then gives up with :class:`WarehouseBusy`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from dagmesh import progress
 from dagmesh.config.model import Environment, environment_path
-from dagmesh.engines.base import Engine, QueryTag, RawDataGenerator, Session, WarehouseError
+from dagmesh.engines.base import Engine, QueryTag, RawDataGenerator, Session, WarehouseBusy, WarehouseError
 from dagmesh.sql import statements as sql
 from dagmesh.sql.statements import Relation
 
@@ -31,6 +34,10 @@ BRANCH_ALIAS = "dagmesh_branch"
 
 #: How long opening the warehouse waits for another process to release the file.
 LOCK_WAIT_SECONDS = 120.0
+#: How long a reader (the REST API) waits for a writer before saying the warehouse is busy.
+READ_WAIT_SECONDS = 2.0
+#: What a busy reader tells its caller to wait before asking again.
+RETRY_AFTER_SECONDS = 5
 
 
 class DuckDBSession(Session):
@@ -63,6 +70,28 @@ class DuckDBSession(Session):
         self.connection.commit()
 
 
+class DuckDBReader(Session):
+    """Reads only: each query opens the file read-only and closes it again."""
+
+    def __init__(self, engine: DuckDBEngine) -> None:
+        super().__init__("duckdb")
+        self.engine = engine
+
+    def execute_text(self, text: str) -> None:
+        raise WarehouseError("a reader does not change the warehouse")
+
+    def query_text(self, text: str) -> list[tuple[Any, ...]]:
+        connection = self.engine._connect(read_only=True)
+        try:
+            return DuckDBSession(connection).query_text(text)
+        finally:
+            connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        yield
+
+
 class DuckDBEngine(Engine):
     name = "duckdb"
     dialect = "duckdb"
@@ -84,18 +113,37 @@ class DuckDBEngine(Engine):
         finally:
             connection.close()
 
-    def _connect(self) -> Any:
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        yield DuckDBReader(self)
+
+    def has_warehouse(self) -> bool:
+        return self.path.is_file()
+
+    def _connect(self, read_only: bool = False) -> Any:
         import duckdb
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        wait = READ_WAIT_SECONDS if read_only else LOCK_WAIT_SECONDS
+        deadline = time.monotonic() + wait
         delay, waited = 0.05, 0.0
         while True:
             try:
-                return duckdb.connect(str(self.path))
+                return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                locked = "lock" in str(exc).lower()
+                if locked and read_only and time.monotonic() > deadline:
+                    raise WarehouseBusy(
+                        f"the DuckDB warehouse {self.path} is being written by another process",
+                        RETRY_AFTER_SECONDS,
+                    ) from exc
+                if not locked or time.monotonic() > deadline:
                     raise WarehouseError(f"cannot open DuckDB warehouse {self.path}: {exc}") from exc
+                if read_only:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
                 if waited < 1.0 <= waited + delay:  # said once: waits under a second are normal
                     until = datetime.now(UTC) + timedelta(seconds=deadline - time.monotonic())
                     progress.waiting(f"the DuckDB warehouse {self.path}: another process has it open", until)

@@ -378,16 +378,7 @@ class Registry:
         return self._certification(session, rows[0]) if rows else None
 
     def _certification(self, session: Session, row: dict[str, Any]) -> Certification:
-        ports = self._select(session, "port_versions", {"build_id": row["build_id"]})
-        return Certification(
-            build_id=row["build_id"],
-            domain=row["domain"],
-            version=int(row["version"]),
-            run_id=row["run_id"],
-            lineage={k: int(v) for k, v in json.loads(row["lineage"] or "{}").items()},
-            certified_at=row["certified_at"],
-            ports={p["port"]: (int(p["port_version"]), int(p["row_count"])) for p in ports},
-        )
+        return self._certifications(session, [row])[0]
 
     def latest_builds(self, session: Session) -> dict[str, dict[str, Any]]:
         """The most recently started build of every domain that has one."""
@@ -396,11 +387,69 @@ class Registry:
         return {row["domain"]: row for row in self._select(session, "builds", query=query)}
 
     def result_counts(self, session: Session, build_id: str) -> dict[str, int]:
-        counts = {"pass": 0, "fail": 0, "warn": 0}
-        query = sql.count_by(self.table("test_results"), "status", sql.equals({"build_id": build_id}))
-        for status, count in session.query(query):
-            counts[str(status)] = int(count)
+        return self.results_counted(session, [build_id]).get(build_id, dict(_NO_RESULTS))
+
+    def results_counted(self, session: Session, build_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """``{build_id: {"pass": n, "fail": n, "warn": n}}`` for the given builds, in one query."""
+        counts: dict[str, dict[str, int]] = {b: dict(_NO_RESULTS) for b in build_ids}
+        if not build_ids:
+            return counts
+        query = sql.count_by(
+            self.table("test_results"), ["build_id", "status"], sql.equals({"build_id": list(build_ids)})
+        )
+        for build_id, status, count in session.query(query):
+            counts[str(build_id)][str(status)] = int(count)
         return counts
+
+    def builds_of(
+        self, session: Session, domain: str, state: str | None = None, limit: int = 20, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of a domain's builds, newest first, and how many there are in all."""
+        where = sql.equals({"domain": domain, **({"state": state} if state else {})})
+        names = [name for name, _ in TABLES["builds"]]
+        page = sql.select(self.table("builds"), names, where, ["started_at"], True, limit, offset)
+        total = session.query(sql.count_rows(sql.select(self.table("builds"), ["build_id"], where)))
+        return self._select(session, "builds", query=page), int(total[0][0])
+
+    def certifications_of(
+        self, session: Session, domain: str, limit: int = 20, offset: int = 0
+    ) -> tuple[list[Certification], int]:
+        """A page of a domain's certifications, newest first, and how many there are in all."""
+        where = sql.equals({"domain": domain})
+        names = [name for name, _ in TABLES["certifications"]]
+        page = sql.select(self.table("certifications"), names, where, ["version"], True, limit, offset)
+        rows = self._select(session, "certifications", query=page)
+        total = session.query(sql.count_rows(sql.select(self.table("certifications"), ["build_id"], where)))
+        return self._certifications(session, rows), int(total[0][0])
+
+    def latest_certifications(self, session: Session) -> dict[str, Certification]:
+        """The current certification of every domain that has one, in two queries."""
+        names = [name for name, _ in TABLES["certifications"]]
+        query = sql.latest_per(self.table("certifications"), names, partition="domain", order="version")
+        rows = self._select(session, "certifications", query=query)
+        return {c.domain: c for c in self._certifications(session, rows)}
+
+    def _certifications(self, session: Session, rows: list[dict[str, Any]]) -> list[Certification]:
+        ports: dict[str, list[dict[str, Any]]] = {}
+        if rows:
+            for port in self._select(session, "port_versions", {"build_id": [r["build_id"] for r in rows]}):
+                ports.setdefault(port["build_id"], []).append(port)
+        return [_certification(row, ports.get(row["build_id"], [])) for row in rows]
 
     def exists(self, session: Session) -> bool:
         return self.engine.table_exists(session, self.schema, "builds")
+
+
+_NO_RESULTS = {"pass": 0, "fail": 0, "warn": 0}
+
+
+def _certification(row: dict[str, Any], ports: list[dict[str, Any]]) -> Certification:
+    return Certification(
+        build_id=row["build_id"],
+        domain=row["domain"],
+        version=int(row["version"]),
+        run_id=row["run_id"],
+        lineage={k: int(v) for k, v in json.loads(row["lineage"] or "{}").items()},
+        certified_at=row["certified_at"],
+        ports={p["port"]: (int(p["port_version"]), int(p["row_count"])) for p in ports},
+    )

@@ -203,8 +203,10 @@ def select(
     order_by: Sequence[str] = (),
     descending: bool = False,
     limit: int | None = None,
+    offset: int = 0,
 ) -> exp.Select:
-    """``SELECT columns FROM source [WHERE ...] [ORDER BY ...] [LIMIT n]``; strings are column names."""
+    """``SELECT columns FROM source [WHERE ...] [ORDER BY ...] [LIMIT n] [OFFSET m]``; strings
+    are column names."""
     query = exp.select(*[column(c) if isinstance(c, str) else c for c in columns]).from_(source.table())
     if where is not None:
         query = query.where(where)
@@ -212,6 +214,8 @@ def select(
         query = query.order_by(*[exp.Ordered(this=column(c), desc=descending) for c in order_by])
     if limit is not None:
         query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
     return query
 
 
@@ -231,9 +235,10 @@ def next_number(source: Relation, counter: str, where: exp.Condition) -> exp.Sel
     return select(source, [exp.Add(this=highest, expression=exp.Literal.number(1))], where)
 
 
-def count_by(source: Relation, key: str, where: exp.Condition) -> exp.Select:
-    """``key, COUNT(*)`` for each value of ``key`` among the matching rows."""
-    return select(source, [key, exp.Count(this=exp.Star())], where).group_by(column(key))
+def count_by(source: Relation, keys: str | Sequence[str], where: exp.Condition) -> exp.Select:
+    """``keys..., COUNT(*)`` for each combination of the ``keys`` among the matching rows."""
+    names = [keys] if isinstance(keys, str) else list(keys)
+    return select(source, [*names, exp.Count(this=exp.Star())], where).group_by(*[column(k) for k in names])
 
 
 def count_rows(source: Relation | exp.Query, alias: str = "rows") -> exp.Select:
