@@ -41,16 +41,16 @@ def test_the_whole_mesh_runs_and_reports_every_domain_certified(seeded: Path) ->
 
     status = dagmesh("status", "--json", project=seeded)
     assert status.returncode == 0, status.stderr
-    domains = {d["domain"]: d for d in json.loads(status.stdout)}
+    domains = {d["name"]: d for d in json.loads(status.stdout)}
     assert set(domains) == {"payer", "physician", "product", "payer_dw", "physician_dw", "launch_analytics"}
     for entry in domains.values():
         assert entry["state"] == "certified"
-        assert entry["version"] == 1
-        assert entry["build_id"] == entry["certified_build_id"]
-        assert entry["certified_at"]
-        assert entry["tests_passed"] > 0 and entry["tests_failed"] == 0
+        assert entry["published"]["version"] == 1
+        assert entry["latest_build"]["build_id"] == entry["published"]["build_id"]
+        assert entry["published"]["certified_at"]
+        assert entry["latest_build"]["tests"]["passed"] > 0 and entry["latest_build"]["tests"]["failed"] == 0
     assert domains["physician"]["layer"] == "mastered"
-    assert domains["launch_analytics"]["lineage"] == {
+    assert domains["launch_analytics"]["published"]["lineage"] == {
         "payer": 1, "payer_dw": 1, "physician": 1, "physician_dw": 1, "product": 1,
     }  # fmt: skip
 
@@ -112,10 +112,10 @@ def test_a_failing_blocking_test_keeps_the_last_certified_data_and_blocks_downst
         assert downstream_runs == (3,)  # only the first run's builds
 
     status = json.loads(dagmesh("status", "--json", project=seeded).stdout)
-    physician = next(d for d in status if d["domain"] == "physician")
+    physician = next(d for d in status if d["name"] == "physician")
     assert physician["state"] == "failed"
-    assert physician["version"] == 1
-    assert physician["tests_failed"] >= 2
+    assert physician["published"]["version"] == 1
+    assert physician["latest_build"]["tests"]["failed"] >= 2
 
 
 def test_naming_an_unknown_domain_is_a_usage_error(project: Path) -> None:

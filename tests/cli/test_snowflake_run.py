@@ -39,7 +39,10 @@ def on_snowflake(project: Path, state: Path, *args: str) -> subprocess.Completed
 
 
 def published(status_json: str) -> dict[str, dict[str, int]]:
-    return {d["domain"]: {p: v["row_count"] for p, v in d["ports"].items()} for d in json.loads(status_json)}
+    return {
+        d["name"]: {p: v["row_count"] for p, v in d["published"]["ports"].items()}
+        for d in json.loads(status_json)
+    }
 
 
 def test_the_example_mesh_certifies_on_snowflake_with_the_same_row_counts_as_on_duckdb(

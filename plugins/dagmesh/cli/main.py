@@ -19,6 +19,7 @@ COMMANDS = {
     "seed": "dagmesh.cli.seed",
     "run": "dagmesh.cli.run",
     "status": "dagmesh.cli.status",
+    "show": "dagmesh.cli.status",
     "airflow": "dagmesh.cli.airflow_cmd",
     "env": "dagmesh.cli.env",
     "grants": "dagmesh.cli.grants",
@@ -41,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
     shared = argparse.ArgumentParser(add_help=False)
     shared.add_argument("--project", metavar="DIR", help=PROJECT_HELP, default=argparse.SUPPRESS)
     commands = root.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS.values():
+    for module in dict.fromkeys(COMMANDS.values()):  # a module may add several commands
         import_module(module).add_parser(commands, shared)
     return root
 
