@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 INSTALLED := $(VENV)/.installed
 SCALE ?= 1
 
-.PHONY: venv demo test test-fast lint bench airflow lock clean
+.PHONY: venv demo test test-fast lint browser bench airflow lock clean
 
 $(INSTALLED): setup.cfg pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "dagmesh needs Python 3.11, found " + sys.version.split()[0]'
@@ -25,8 +25,15 @@ demo: $(INSTALLED)
 	$(BIN)/dagmesh run
 
 ## Lint, type-check and run every test (end-to-end ones included).
-test: $(INSTALLED) lint
+test: $(INSTALLED) lint browser
 	$(BIN)/pytest
+
+## Debian's Chromium and its driver, for the Mesh page test (installed through apt once).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
 ## The tests without the slow end-to-end ones.
 test-fast: $(INSTALLED)

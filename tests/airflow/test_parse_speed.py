@@ -111,3 +111,31 @@ def test_the_parse_cache_keeps_only_what_the_current_files_need(project: Path) -
     config.write_text(config.read_text().replace("owner: mdm-team", "owner: product-team"))
     analyze(load_project(project))
     assert len(list(cache.iterdir())) == before
+
+
+PLUGIN_PROBE = """
+import json, sys
+from airflow import plugins_manager
+plugins_manager.ensure_plugins_loaded()  # what every Airflow process does with its plugins
+apps, _ = plugins_manager.get_fastapi_plugins()
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+print(json.dumps({
+    "prefixes": [app["url_prefix"] for app in apps],
+    "dags": len(bag.dag_ids),
+    "loaded": sorted(m for m in sys.modules if m.startswith(("dagmesh.api", "dagmesh.query"))),
+}))
+"""
+
+
+def test_the_plugins_rest_api_and_page_add_nothing_to_dag_parsing(project: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PLUGIN_PROBE, str(REPO / "dags")],
+        env={**os.environ, "DAGMESH_PROJECT_DIR": str(project)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["prefixes"] == ["/dagmesh"] and result["dags"] == 6
+    assert result["loaded"] == []  # the app is built on the api-server's first request

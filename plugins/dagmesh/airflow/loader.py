@@ -15,7 +15,6 @@ keeps every input and waits.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from airflow.sdk import DAG
@@ -31,11 +30,9 @@ from dagmesh.airflow.dag_files import (
 from dagmesh.collector import collector_paused
 from dagmesh.config.environments import active_environment_name
 from dagmesh.config.files import DiskFiles
-from dagmesh.config.project import CONFIG_DIR, MESH_PATH, load_project
+from dagmesh.config.project import CONFIG_DIR, MESH_PATH, load_project, project_root_for
 from dagmesh.errors import ConfigError
 from dagmesh.mesh.analysis import analyze
-
-PROJECT_DIR_VAR = "DAGMESH_PROJECT_DIR"
 
 
 class MeshConfigInvalid(Exception):
@@ -50,16 +47,8 @@ class ConfigErrorsDag(DAG):
 
 
 def project_dir_for(dag_file: str) -> Path:
-    """The project a DAG file belongs to: ``$DAGMESH_PROJECT_DIR``, or the nearest folder
-    above the file that holds ``dag_configs/mesh.yaml``."""
-    configured = os.environ.get(PROJECT_DIR_VAR)
-    if configured:
-        return Path(configured)
-    here = Path(dag_file).resolve().parent
-    for candidate in (here, *here.parents):
-        if (candidate / MESH_PATH).is_file():
-            return candidate
-    return here.parent
+    """The project a DAG file belongs to (see :func:`project_root_for`)."""
+    return project_root_for(Path(dag_file).resolve().parent)
 
 
 def domain_dag(dag_file: str) -> DAG:

@@ -8,6 +8,7 @@ errors is kept out of ``Project.domains`` so the rest of the mesh still loads.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -95,6 +96,22 @@ class Project:
 
     def sql_display_path(self, relative_to_sql_dir: str) -> str:
         return f"{SQL_DIR}/{relative_to_sql_dir}"
+
+
+#: Names the project Airflow's DAG files (and the REST API) serve, when set.
+PROJECT_DIR_VAR = "DAGMESH_PROJECT_DIR"
+
+
+def project_root_for(folder: Path) -> Path:
+    """The project a folder of Airflow's belongs to: ``$DAGMESH_PROJECT_DIR``, or the nearest
+    folder at or above it that holds ``dag_configs/mesh.yaml`` (else its parent)."""
+    configured = os.environ.get(PROJECT_DIR_VAR)
+    if configured:
+        return Path(configured)
+    for candidate in (folder, *folder.parents):
+        if (candidate / MESH_PATH).is_file():
+            return candidate
+    return folder.parent
 
 
 def load_project(root: str | Path, files: ProjectFiles | None = None, only: str | None = None) -> Project:
