@@ -165,3 +165,21 @@ class GitFiles:
 
     def find(self, directory: str, stem: str, suffixes: tuple[str, ...]) -> builtins.list[str]:
         return [p for p in self.list(directory, suffixes) if PurePosixPath(p).stem == stem]
+
+
+class DataFilesError(Exception):
+    pass
+
+
+def data_files(root: Path, pattern: str) -> list[Path]:
+    """The files a source's ``path`` names (a glob relative to the project), sorted; each one,
+    symbolic links followed, must be inside the project."""
+    top = root.resolve()
+    found = []
+    for match in sorted(top.glob(pattern)):
+        real = match.resolve()
+        if not real.is_relative_to(top):
+            raise DataFilesError(f"{match.relative_to(top)} leads outside the project")
+        if real.is_file():
+            found.append(real)
+    return found

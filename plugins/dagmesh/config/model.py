@@ -501,14 +501,43 @@ class Freshness(Located):
         return self
 
 
+#: File formats a file source can name, by file suffix.
+DATA_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+}
+
+
+def _data_path(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise problem(f"path must be a file path inside the project, not {describe(value)}")
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts or "\\" in value or value.startswith("~"):
+        raise problem(f"path must be relative to the project and stay inside it, not {describe(value)}")
+    if path.suffix.lower() not in DATA_FORMATS:
+        known = ", ".join(sorted(DATA_FORMATS))
+        raise problem(f"path must name {known} files (globs allowed), not {describe(value)}")
+    return value
+
+
+#: Files inside the project (``data/orders/*.parquet``), for the embedded engine.
+DataPath = Annotated[str, Check(_data_path, {"type": "string", "pattern": r"^[^/\\~].*"})]
+
+
 class Source(Located):
-    """A raw table the domain reads, as ``DATABASE.SCHEMA.TABLE``."""
+    """A raw table the domain reads, as ``DATABASE.SCHEMA.TABLE``; on the embedded engine it
+    can come from files in the project (``path``), which ``dagmesh load`` reads into it."""
 
     kind = "source"
     named = True
     shorthand = "table"
 
     table: TableName
+    path: DataPath | None = None
     freshness: Freshness | None = None
     description: Text = ""
 

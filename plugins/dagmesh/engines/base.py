@@ -169,6 +169,14 @@ class Engine(ABC):
         where the warehouse has locks; by default an ordinary session."""
         return self.session()
 
+    def load_files(self, table: str, files: Sequence[Path], file_format: str) -> int:
+        """Replace source ``table`` with the rows of ``files``; returns its row count. Only
+        the embedded engine loads files: a real warehouse has its own ingestion."""
+        raise WarehouseError(
+            f"{self.describe()} reads {table} where it is; file sources are loaded only into a DuckDB "
+            "environment"
+        )
+
     def has_warehouse(self) -> bool:
         """Whether the warehouse exists yet (a reader never creates it)."""
         return True

@@ -17,7 +17,7 @@ Differences from the base engine:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -162,6 +162,15 @@ class DuckDBEngine(Engine):
         with self.session() as session:
             assert isinstance(session, DuckDBSession)
             return generate(session.connection, scale, raw_table_name, loaded_at, progress)
+
+    def load_files(self, table: str, files: Sequence[Path], file_format: str) -> int:
+        target = raw_relation(table)
+        with self.session() as session, session.transaction():
+            session.execute(sql.create_schema(target.schema_relation))
+            session.execute(
+                sql.create_table_as(target, sql.select_from_files([str(f) for f in files], file_format))
+            )
+            return int(session.query(sql.count_rows(target))[0][0])
 
     def publish(self, session: Session, domain: str) -> None:
         build, published = self.build_schema(domain), self.published_schema(domain)

@@ -7,7 +7,7 @@ revision, breaking changes to output-port contracts.
 
 from __future__ import annotations
 
-from dagmesh.config.files import GitFiles
+from dagmesh.config.files import DataFilesError, GitFiles, data_files
 from dagmesh.config.model import Domain, ExpressionTest
 from dagmesh.config.project import Project, load_project
 from dagmesh.errors import Location, did_you_mean
@@ -26,6 +26,7 @@ def validate(project: Project, base: str | None = None) -> MeshAnalysis:
         return analysis  # every domain waits for mesh.yaml; its own file's problems are reported
     check_sql(analysis)
     check_alignment(analysis)
+    check_file_sources(project)
     if base is not None:
         before = load_project(project.root, GitFiles(project.root, base))
         if before.mesh is None:
@@ -36,6 +37,24 @@ def validate(project: Project, base: str | None = None) -> MeshAnalysis:
         else:
             project.diagnostics.extend(breaking_changes(before, project, base))
     return analysis
+
+
+def check_file_sources(project: Project) -> None:
+    """A source's files must stay inside the project; no file yet is a warning (data files
+    are often kept out of git)."""
+    for domain in project.domains.values():
+        for source in domain.sources.values():
+            if source.path is None:
+                continue
+            try:
+                found = data_files(project.root, source.path)
+            except DataFilesError as exc:
+                project.diagnostics.error(source.where("path"), str(exc))
+                continue
+            if not found:
+                project.diagnostics.warning(
+                    source.where("path"), f"'{source.path}' matches no file yet: `dagmesh load` needs one"
+                )
 
 
 def check_alignment(analysis: MeshAnalysis) -> None:

@@ -166,6 +166,23 @@ def create_table_as(target: Relation, query: exp.Query) -> exp.Expr:
     return exp.Create(this=target.table(), kind="TABLE", expression=query, replace=True)
 
 
+#: DuckDB's reader of each file format a source can name.
+FILE_READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
+
+
+def select_from_files(files: Sequence[str], file_format: str) -> exp.Select:
+    """``SELECT * FROM read_<format>([files...], union_by_name = TRUE)`` (DuckDB): every file's
+    rows, columns matched by name."""
+    reader = exp.Anonymous(
+        this=FILE_READERS[file_format],
+        expressions=[
+            exp.Array(expressions=[exp.Literal.string(f) for f in files]),
+            exp.EQ(this=exp.column("union_by_name"), expression=exp.true()),
+        ],
+    )
+    return exp.select(exp.Star()).from_(exp.Table(this=reader))
+
+
 def clone_table(source: Relation, target: Relation) -> exp.Expr:
     """Snowflake: a zero-copy clone."""
     return exp.Create(this=target.table(), kind="TABLE", replace=True, clone=exp.Clone(this=source.table()))

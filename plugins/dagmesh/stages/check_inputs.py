@@ -56,7 +56,9 @@ def _check_source(ctx: BuildContext, session: Session, name: str) -> list[CheckR
             message = f"{where}: freshness column '{column}' is not a column of source {source.table}"
             return [CheckResult(rows_check, "no such column", False, message)]
         reason = str(exc).splitlines()[0]
-        return [CheckResult(rows_check, "missing", False, f"source {source.table} cannot be read: {reason}")]
+        hint = f"; load it from {source.path} with `dagmesh load`" if source.path else ""
+        message = f"source {source.table} cannot be read: {reason}{hint}"
+        return [CheckResult(rows_check, "missing", False, message)]
     results = [evaluate(rows_check, count)]
     if results[0].blocks:
         results[0] = CheckResult(rows_check, str(count), False, f"source {source.table} is empty")
