@@ -12,11 +12,14 @@ from dagmesh.cli.common import CliError, Terminated, stop_on_sigterm
 
 #: Subcommands and the module implementing each (imported only when used).
 COMMANDS = {
+    "init": "dagmesh.cli.init",
+    "new": "dagmesh.cli.init",
     "validate": "dagmesh.cli.validate",
     "dags": "dagmesh.cli.dags",
     "lint": "dagmesh.cli.lint",
     "graph": "dagmesh.cli.graph",
     "seed": "dagmesh.cli.seed",
+    "load": "dagmesh.cli.load",
     "run": "dagmesh.cli.run",
     "status": "dagmesh.cli.status",
     "show": "dagmesh.cli.status",

@@ -41,6 +41,11 @@ def schema_text(kind: str) -> str:
     return json.dumps(json_schema(kind), indent=2, sort_keys=False) + "\n"
 
 
+def schema_files() -> dict[str, str]:
+    """``{file name in schemas/: text}`` for every config kind."""
+    return {filename: schema_text(kind) for kind, (_, filename) in SCHEMAS.items()}
+
+
 def _any_of(node: Any) -> Any:
     """dagmesh's unions pick their member by the value's shape, and the shapes may overlap
     as JSON (``manual`` is also a string a cron could be): ``anyOf``, not ``oneOf``."""
