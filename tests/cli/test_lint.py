@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -81,3 +82,45 @@ def test_a_sqlfluff_config_cannot_make_lint_run_python(tmp_path: Path) -> None:
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert not planted.exists()
+
+
+def lint_project(tmp_path: Path, sqlfluff: str | None) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(REPO / "sql", root / "sql")
+    shutil.copytree(REPO / "dag_configs", root / "dag_configs")
+    if sqlfluff is not None:
+        (root / ".sqlfluff").write_text(sqlfluff)
+    return root
+
+
+def test_without_a_sqlfluff_file_lint_uses_the_snowflake_dialect_and_its_templater(tmp_path: Path) -> None:
+    done = dagmesh("lint", "sql/product", project=lint_project(tmp_path, None))
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr
+    assert not re.search(r": (TMP|PRS) ", done.stdout)  # templated, and parsed as Snowflake SQL
+    assert re.fullmatch(
+        r"ok: no lint violations|\d+ violation\(s\) in \d+ file\(s\)", done.stdout.splitlines()[-1]
+    )
+
+
+def test_a_foreign_sqlfluff_file_is_used_with_dagmeshs_templater_and_a_note(tmp_path: Path) -> None:
+    foreign = (
+        "[sqlfluff]\ndialect = snowflake\ntemplater = dbt\n\n[sqlfluff:templater:dbt]\nproject_dir = .\n"
+    )
+    done = dagmesh("lint", "sql/product", project=lint_project(tmp_path, foreign))
+    assert "Traceback" not in done.stderr
+    assert "note: .sqlfluff sets templater = dbt; dagmesh lint renders with its own" in done.stderr
+    assert not re.search(r": (TMP|PRS) ", done.stdout)  # ref(), source() and port() were rendered
+
+
+def test_a_broken_sqlfluff_file_is_one_clear_message(tmp_path: Path) -> None:
+    for text, reason in (
+        ("[sqlfluff]\ndialect = nosuch\n", "Unknown dialect"),
+        ("[sqlfluff\ndialect = snowflake\n", "File contains no section headers"),
+    ):
+        done = dagmesh("lint", project=lint_project(tmp_path / reason.split()[0], text))
+        assert done.returncode == 1, done.stdout
+        assert (
+            done.stderr.strip()
+            == f"dagmesh lint: error: .sqlfluff cannot be used: {reason}."[: len(done.stderr.strip())]
+        )
+        assert reason in done.stderr and "Traceback" not in done.stderr

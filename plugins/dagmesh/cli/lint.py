@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,48 @@ def add_parser(commands: Any, shared: argparse.ArgumentParser) -> None:
     add_format_argument(parser)
 
 
+def _config(root: Path) -> Any:
+    """The project's sqlfluff settings with dagmesh's templater (and the Snowflake dialect
+    unless they name one); a broken or foreign ``.sqlfluff`` is one clear message."""
+    import configparser
+
+    from sqlfluff.core import FluffConfig
+    from sqlfluff.core.errors import SQLFluffUserError
+
+    try:
+        config = FluffConfig.from_path(str(root), overrides=FORCED, require_dialect=False)
+        if not config.get("dialect"):
+            config = FluffConfig.from_path(str(root), overrides={**DEFAULTS, **FORCED})
+        config.get("dialect_obj")
+    except (configparser.Error, SQLFluffUserError, KeyError, ValueError) as exc:
+        reason = str(exc).splitlines()[0].strip("'\"") or type(exc).__name__
+        raise CliError(f".sqlfluff cannot be used: {reason}", code=1) from exc
+    chosen = _file_setting(root, "templater")
+    if chosen and chosen != "dagmesh":
+        print(
+            f"note: .sqlfluff sets templater = {chosen}; dagmesh lint renders with its own "
+            "(set `templater = dagmesh` so plain sqlfluff does too)",
+            file=sys.stderr,
+        )
+    return config
+
+
+def _file_setting(root: Path, key: str) -> str | None:
+    import configparser
+
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(root / ".sqlfluff")
+    except configparser.Error:
+        return None
+    return parser.get("sqlfluff", key, fallback=None)
+
+
 def lint(root: Path, paths: list[str]) -> list[ConfigError]:
     """Every sqlfluff violation under ``paths`` (relative to ``root``), as located problems."""
-    from sqlfluff.core import FluffConfig, Linter
+    from sqlfluff.core import Linter
 
-    overrides = FORCED if (root / ".sqlfluff").is_file() else {**DEFAULTS, **FORCED}
-    config = FluffConfig.from_path(str(root), overrides=overrides)
+    config = _config(root)
     targets = []
     for path in paths:
         target = (root / path).resolve()
