@@ -23,10 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from dagmesh.airflow.dag_files import dag_file_problems
+from dagmesh.cli.validate import check
 from dagmesh.config.project import load_project
 from dagmesh.errors import ConfigError
-from dagmesh.mesh.validation import validate
 from tests.helpers import REPO, copy_example, dagmesh
 
 Mutation = Callable[[bytes, random.Random], bytes]
@@ -226,10 +225,7 @@ def test_the_run_has_a_few_hundred_cases() -> None:
 
 def checked(root: Path) -> tuple[int, list[ConfigError]]:
     """What ``dagmesh validate`` decides, through its own functions: exit code and problems."""
-    project = load_project(root)
-    validate(project)
-    project.diagnostics.extend(dag_file_problems(project.root, project.domain_files))
-    problems = project.diagnostics.sorted()
+    problems = check(load_project(root))
     return (1 if any(p.is_error for p in problems) else 0), problems
 
 

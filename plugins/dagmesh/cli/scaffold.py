@@ -54,7 +54,16 @@ schedule: "0 6 * * *"
 
 sources:
   # On DuckDB, `dagmesh load` reads the files into RAW.SHOP.*; Snowflake reads the tables.
-  shop_customers: {table: RAW.SHOP.CUSTOMERS, path: data/customers.csv}
+  shop_customers:
+    table: RAW.SHOP.CUSTOMERS
+    path: data/customers.csv
+    columns:        # declared, so `dagmesh validate` binds the SQL that reads them
+      customer_id: integer
+      name: varchar
+      email: varchar
+      country: varchar
+      signed_up_on: date
+      exported_at: timestamp
 
 models:
   - {name: customers, sql: customers/customers.sql}
@@ -98,7 +107,15 @@ consumes:
   - customers.customers
 
 sources:
-  shop_orders: {table: RAW.SHOP.ORDERS, path: data/orders.csv}
+  shop_orders:
+    table: RAW.SHOP.ORDERS
+    path: data/orders.csv
+    columns:
+      order_id: integer
+      customer_id: integer
+      ordered_at: timestamp
+      amount_cents: integer
+      status: varchar
 
 models:
   - {name: orders, sql: customer_orders/orders.sql}

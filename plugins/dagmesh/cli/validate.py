@@ -8,7 +8,8 @@ from typing import Any
 from dagmesh.airflow.dag_files import dag_file_problems
 from dagmesh.cli.common import CliError, add_format_argument, find_project, print_problems
 from dagmesh.config.files import GitError
-from dagmesh.config.project import load_project
+from dagmesh.config.project import Project, load_project
+from dagmesh.errors import ConfigError
 from dagmesh.mesh.validation import validate
 
 
@@ -27,15 +28,25 @@ def add_parser(commands: Any, shared: argparse.ArgumentParser) -> None:
     add_format_argument(parser)
 
 
+def check(project: Project, base: str | None = None) -> list[ConfigError]:
+    """Every problem ``dagmesh validate`` reports, sorted (raises :class:`GitError` for a bad
+    ``base``)."""
+    analysis = validate(project, base=base)
+    if project.mesh is not None:  # SQL bound against the declared catalog, before any data is touched
+        from dagmesh.stages.bind import bind_problems
+
+        project.diagnostics.extend(bind_problems(analysis))
+    # Airflow parses one DAG file per domain: a domain without one would silently get no DAG.
+    project.diagnostics.extend(dag_file_problems(project.root, project.domain_files))
+    return project.diagnostics.sorted()
+
+
 def run(args: argparse.Namespace) -> int:
     project = load_project(find_project(args.project))
     try:
-        validate(project, base=args.base)
+        problems = check(project, base=args.base)
     except GitError as exc:
         raise CliError(f"cannot read --base {args.base}: {exc}") from exc
-    # Airflow parses one DAG file per domain: a domain without one would silently get no DAG.
-    project.diagnostics.extend(dag_file_problems(project.root, project.domain_files))
-    problems = project.diagnostics.sorted()
     errors = print_problems(problems, args.format)
     if problems:
         files = len({p.path for p in problems})

@@ -538,6 +538,8 @@ class Source(Located):
 
     table: TableName
     path: DataPath | None = None
+    #: Its columns and types, when declared: validate then binds the SQL that reads it.
+    columns: dict[ColumnName, ColumnType] = {}
     freshness: Freshness | None = None
     description: Text = ""
 

@@ -189,9 +189,15 @@ def clone_table(source: Relation, target: Relation) -> exp.Expr:
 
 
 def create_table(
-    target: Relation, columns: Iterable[tuple[str, str]], if_not_exists: bool = True
+    target: Relation,
+    columns: Iterable[tuple[str, str]],
+    if_not_exists: bool = True,
+    dialect: str | None = None,
 ) -> exp.Expr:
-    definitions = [exp.ColumnDef(this=identifier(n), kind=exp.DataType.build(t)) for n, t in columns]
+    """``CREATE TABLE`` with ``columns`` as ``(name, type)``, types read in ``dialect``."""
+    definitions = [
+        exp.ColumnDef(this=identifier(n), kind=exp.DataType.build(t, dialect=dialect)) for n, t in columns
+    ]
     return exp.Create(
         this=exp.Schema(this=target.table(), expressions=definitions), kind="TABLE", exists=if_not_exists
     )
