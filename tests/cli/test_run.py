@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -26,7 +27,9 @@ def summary(stdout: str) -> dict[str, str]:
     """The RESULT column of the summary table ``dagmesh run`` ends with, by domain."""
     lines = stdout.strip().splitlines()
     header = max(i for i, line in enumerate(lines) if line.startswith("DOMAIN "))
-    rows = [line.split() for line in lines[header + 2 : -1]]
+    table = lines[header + 2 : -1]
+    end = table.index("") if "" in table else len(table)  # failed and warned checks follow the table
+    rows = [line.split() for line in table[:end]]
     return {row[0]: row[2] for row in rows}
 
 
@@ -80,6 +83,11 @@ def test_a_failing_blocking_test_keeps_the_last_certified_data_and_blocks_downst
     }
     assert "physician.physician.npi:unique" in second.stdout
     assert "NOT certified (v1 stays published)" in second.stdout
+    # The summary names each failed check with a sample of what it found: the duplicated NPI.
+    unique = next(
+        line for line in second.stdout.splitlines() if "FAIL physician.physician.npi:unique" in line
+    )
+    assert re.search(r"observed 5, expected = 0; sample: npi=\d{10} \(6 rows\)$", unique), unique
 
     with warehouse(seeded) as con:
         after = con.execute("SELECT * FROM physician.physician ORDER BY physician_id").fetchall()
@@ -98,6 +106,14 @@ def test_a_failing_blocking_test_keeps_the_last_certified_data_and_blocks_downst
         )
         assert checks["physician.physician.npi:unique"] == "fail"
         assert checks["physician:no_duplicate_npi"] == "fail"
+        samples = dict(
+            con.execute(
+                "SELECT test_id, sample FROM mesh_meta.test_results WHERE build_id = ? AND status = 'fail'",
+                [build_id],
+            ).fetchall()
+        )
+        assert re.fullmatch(r"npi=\d{10} \(6 rows\)", samples["physician.physician.npi:unique"])
+        assert samples["physician:no_duplicate_npi"]  # the custom test's first violating rows
         assert checks["physician.physician:primary_key"] == "pass"
         observed, threshold = con.execute(
             "SELECT observed, threshold FROM mesh_meta.test_results "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -37,6 +37,7 @@ from dagmesh.engines import Engine, engine_for
 from dagmesh.engines.base import WarehouseError
 from dagmesh.mesh.analysis import MeshAnalysis
 from dagmesh.registry.store import Registry
+from dagmesh.stages.certify import registry_line
 from dagmesh.stages.context import build_id_for
 
 #: Airflow's listener marker (pluggy's, so importing this module does not import Airflow).
@@ -72,6 +73,8 @@ class Outcome:
     failed: int = 0
     warned: int = 0
     message: str = ""
+    #: Every check that failed or warned, as its log line says it (with a sample).
+    issues: list[str] = field(default_factory=list)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -191,10 +194,12 @@ def _read_registry(outcome: Outcome, engine: Engine, build_id: str) -> None:
             certification = registry.certification(session, build_id)
             counts = registry.result_counts(session, build_id)
             published = registry.latest_certification(session, outcome.domain)
+            results = registry.results(session, build_id)
     except WarehouseError as exc:
         outcome.message = outcome.message or f"cannot read the registry: {exc}"
         return
     outcome.passed, outcome.failed, outcome.warned = counts["pass"], counts["fail"], counts["warn"]
+    outcome.issues = [f"{r['status'].upper():4} {registry_line(r)}" for r in results if r["status"] != "pass"]
     if certification is not None:
         outcome.result = "certified"
         outcome.version = certification.version
@@ -256,4 +261,10 @@ def summary(outcomes: list[Outcome], style: Style) -> str:
                 f"{o.seconds:.1f}s" if o.seconds else "-",
             ]
         )
-    return table(["DOMAIN", "LAYER", "RESULT", "VERSION", "ROWS PUBLISHED", "TESTS PASSED", "TIME"], rows)
+    lines = [table(["DOMAIN", "LAYER", "RESULT", "VERSION", "ROWS PUBLISHED", "TESTS PASSED", "TIME"], rows)]
+    for o in outcomes:
+        if o.issues:
+            said = [f"{o.failed} failed" if o.failed else "", f"{o.warned} warned" if o.warned else ""]
+            lines.append(f"\n{o.domain}: {', '.join(w for w in said if w)}")
+            lines += [f"  {style.bad(i) if i.startswith('FAIL') else style.warn(i)}" for i in o.issues]
+    return "\n".join(lines)

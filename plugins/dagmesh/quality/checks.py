@@ -98,6 +98,8 @@ class CheckResult:
     observed: str
     passed: bool
     message: str = ""
+    #: For a check that did not pass: a few offending values or rows, as one line.
+    sample: str = ""
 
     @property
     def status(self) -> Literal["pass", "fail", "warn"]:
@@ -115,16 +117,29 @@ class CheckResult:
         """The result in one line: ``domain.port.column:test observed X, expected Y (why)``."""
         expect = self.check.expect
         return result_line(
-            self.check.test_id, self.observed, expect.describe(), self.message, expect.op == "contract"
+            self.check.test_id,
+            self.observed,
+            expect.describe(),
+            self.message,
+            expect.op == "contract",
+            self.sample,
         )
 
 
-def result_line(test_id: str, observed: str, expected: str, message: str = "", contract: bool = False) -> str:
+def result_line(
+    test_id: str,
+    observed: str,
+    expected: str,
+    message: str = "",
+    contract: bool = False,
+    sample: str = "",
+) -> str:
     """How a check's outcome reads in logs and summaries (also for results read back from the registry)."""
     if contract:
         return f"{test_id}: {message or 'the table matches its contract'}"
     line = f"{test_id} observed {observed}, expected {expected}"
-    return f"{line} ({message})" if message else line
+    line = f"{line} ({message})" if message else line
+    return f"{line}; sample: {sample}" if sample else line
 
 
 class _PortChecks:

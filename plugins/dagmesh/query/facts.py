@@ -86,6 +86,8 @@ class CheckOutcome(Fact):
     observed: str
     threshold: str
     message: str
+    #: For a check that did not pass: a few offending values or rows.
+    sample: str = ""
 
 
 class UpstreamRead(Fact):

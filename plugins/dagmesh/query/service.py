@@ -397,6 +397,7 @@ def _check(row: dict[str, Any]) -> facts.CheckOutcome:
         observed=row["observed"] or "",
         threshold=row["threshold"] or "",
         message=row["message"] or "",
+        sample=row.get("sample") or "",
     )
 
 

@@ -61,6 +61,8 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("threshold", "VARCHAR"),
         ("message", "VARCHAR"),
         ("executed_at", "TIMESTAMP"),
+        #: A few offending values or rows of a check that did not pass.
+        ("sample", "VARCHAR"),
     ),
     "inputs": (
         ("build_id", "VARCHAR"),
@@ -297,6 +299,7 @@ class Registry:
                     r.check.expect.describe(),
                     r.message,
                     now,
+                    r.sample or None,
                 )
                 for r in results
             ],

@@ -358,6 +358,56 @@ def _duplicates(columns: Sequence[exp.Column]) -> exp.Expr:
     return exp.Sub(this=_count_if(not_null), expression=distinct)
 
 
+#: How many offending values or rows a failed check shows.
+SAMPLE_ROWS = 5
+#: The column of a sample that counts how often a value occurs.
+SAMPLE_COUNT = "dagmesh_rows"
+
+
+def sample_query(source: Relation, what: Measure, keys: Sequence[str]) -> exp.Select | None:
+    """A few rows showing what a failed check counted (``None`` when there is nothing to
+    show): offending values with how often they occur, or the ``keys`` of offending rows.
+    Its columns are named; :data:`SAMPLE_COUNT` is the number of rows of a value."""
+    columns = [column(c) for c in what.columns]
+    count = exp.Count(this=exp.Star())
+    counted = exp.Ordered(this=column(SAMPLE_COUNT), desc=True)
+
+    def values(where: exp.Expr | None, having: exp.Expr | None = None) -> exp.Select:
+        query = select(source, [*what.columns, count.as_(SAMPLE_COUNT)])
+        query = (query.where(where) if where is not None else query).group_by(*columns)
+        if having is not None:
+            query = query.having(having)
+        return query.order_by(counted, *columns).limit(SAMPLE_ROWS)
+
+    def rows(where: exp.Expr, shown: Sequence[str]) -> exp.Select | None:
+        return select(source, list(shown)).where(where).limit(SAMPLE_ROWS) if shown else None
+
+    if what.kind == "duplicates":
+        return values(
+            exp.and_(*[exp.not_(c.is_(exp.null())) for c in columns]),
+            exp.GT(this=count, expression=exp.Literal.number(1)),
+        )
+    if what.kind == "key_violations":
+        nulls = exp.or_(*[c.is_(exp.null()) for c in columns])
+        return values(None, exp.or_(exp.GT(this=count, expression=exp.Literal.number(1)), nulls))
+    if what.kind == "not_in":
+        outside = exp.not_(columns[0].isin(*[literal(v) for v in what.values]))
+        return values(exp.and_(exp.not_(columns[0].is_(exp.null())), outside))
+    if what.kind == "outside":
+        bounds: list[exp.Expr] = []
+        if what.low is not None:
+            bounds.append(exp.LT(this=columns[0], expression=literal(what.low)))
+        if what.high is not None:
+            bounds.append(exp.GT(this=columns[0], expression=literal(what.high)))
+        return values(exp.or_(*bounds))
+    if what.kind == "nulls":
+        return rows(columns[0].is_(exp.null()), [k for k in keys if k not in what.columns])
+    if what.kind == "violations":
+        shown = list(dict.fromkeys([*keys, *what.columns]))
+        return rows(exp.not_(exp.paren(condition(what.condition, what.columns))), shown)
+    return None
+
+
 # --------------------------------------------------------------------------- catalog
 
 

@@ -112,7 +112,7 @@ def _reasons_not_to_certify(ctx: BuildContext, session: Session) -> tuple[list[s
     planned = plan_tests(ctx.domain, ctx.mesh.policy).all()
     not_run = [c.test_id for c in planned if c.test_id not in results]
     failed = [r for r in results.values() if r["status"] == "fail"]
-    details = [_line(r) for r in failed]
+    details = [registry_line(r) for r in failed]
     if failed:
         reasons.append(f"{len(failed)} blocking check(s) failed: {', '.join(r['test_id'] for r in failed)}")
     if not_run and not missing_models:
@@ -123,16 +123,18 @@ def _reasons_not_to_certify(ctx: BuildContext, session: Session) -> tuple[list[s
     if results:
         details.append(
             f"{passed} other check(s) passed"
-            + (f"; {len(warned)} warned: " + "; ".join(_line(r) for r in warned) if warned else "")
+            + (f"; {len(warned)} warned: " + "; ".join(registry_line(r) for r in warned) if warned else "")
         )
     return reasons, details
 
 
-def _line(row: dict[str, object]) -> str:
+def registry_line(row: dict[str, object]) -> str:
+    """A check's outcome as read back from the registry, as its log line said it."""
     return result_line(
         str(row["test_id"]),
         str(row["observed"]),
         str(row["threshold"]),
         str(row["message"] or ""),
         contract=row["test"] == "schema_matches_contract",
+        sample=str(row.get("sample") or ""),
     )

@@ -9,14 +9,19 @@ a build with a failed blocking check. So one failing test fails one task, the ga
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from dagmesh.engines.base import Session, WarehouseError
 from dagmesh.quality.checks import CheckResult, custom_check, evaluate, plan_tests
 from dagmesh.quality.fused import read_results
 from dagmesh.sql import statements as sql
 from dagmesh.sql.references import ConditionError
+from dagmesh.sql.statements import Relation
 from dagmesh.stages.compile import DomainRelations, RefusedSql, compile_query
 from dagmesh.stages.context import BuildContext, StageFailure
+
+#: The longest sample a result keeps.
+SAMPLE_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -61,9 +66,45 @@ def run_port_checks(ctx: BuildContext, port_name: str) -> CheckSummary:
                     f"an expression test of port {ctx.domain.name}.{port_name} is refused: {exc}"
                 ) from exc
             row = session.query(query)[0]
-            results = read_results(checks, row)
+            keys = ctx.domain.outputs[port_name].primary_key
+            results = [_sampled(session, relation, r, keys) for r in read_results(checks, row)]
         ctx.registry.record_results(session, ctx.build_id, ctx.domain.name, results)
     return CheckSummary(results)
+
+
+def _sampled(session: Session, relation: Relation, result: CheckResult, keys: Sequence[str]) -> CheckResult:
+    """A check that did not pass, with a few of the values or rows it counted."""
+    measure = result.check.measure
+    if result.passed or measure is None:
+        return result
+    query = sql.sample_query(relation, measure, keys)
+    if query is None:
+        return result
+    try:
+        rows = session.query(query)
+    except WarehouseError:  # a sample is a courtesy: the result stands without it
+        return result
+    return replace(result, sample=describe_sample(query.named_selects, rows))
+
+
+def describe_sample(names: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """``npi=1234567890 (3 rows); npi=...``: one part per row, within a few hundred characters."""
+    parts = []
+    for row in rows:
+        if len(names) != len(row) or "*" in names:  # SELECT *: the values alone
+            parts.append("(" + ", ".join(_short(v) for v in row) + ")")
+            continue
+        values = dict(zip(names, row, strict=True))
+        count = values.pop(sql.SAMPLE_COUNT, None)
+        shown = ", ".join(f"{name}={_short(value)}" for name, value in values.items())
+        parts.append(f"{shown} ({count} rows)" if isinstance(count, int) and count > 1 else shown)
+    text = "; ".join(parts)
+    return text if len(text) <= SAMPLE_CHARS else text[: SAMPLE_CHARS - 1] + "…"
+
+
+def _short(value: object) -> str:
+    text = "null" if value is None else str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def run_custom_test(ctx: BuildContext, test_name: str) -> CheckSummary:
@@ -85,6 +126,8 @@ def run_custom_test(ctx: BuildContext, test_name: str) -> CheckSummary:
         count = session.query(sql.count_rows(query, alias="violations"))[0][0]
         result = evaluate(check, count)
         if not result.passed:
-            result = CheckResult(check, result.observed, False, f"{display} returned violating rows")
+            first = session.query(query.limit(sql.SAMPLE_ROWS))
+            sample = describe_sample(query.named_selects, first)
+            result = CheckResult(check, result.observed, False, f"{display} returned violating rows", sample)
         ctx.registry.record_results(session, ctx.build_id, ctx.domain.name, [result])
     return CheckSummary([result])

@@ -166,8 +166,8 @@ function checksSection(build) {
       "div",
       { "data-checks": "" },
       table(
-        ["check", "severity", "status", "observed", "expected"],
-        rows.map((c) => [c.test_id, c.severity, el("span", { class: c.status }, c.status), clipped(c.observed), clipped(c.threshold)]),
+        ["check", "severity", "status", "observed", "expected", "sample"],
+        rows.map((c) => [c.test_id, c.severity, el("span", { class: c.status }, c.status), clipped(c.observed), clipped(c.threshold), clipped(c.sample || "")]),
       ),
     ),
   ];
