@@ -42,6 +42,15 @@ def test_each_kind_of_check_samples_what_it_counted(table: duckdb.DuckDBPyConnec
     assert sample(table, Measure("violations", ("amount",), condition="amount < 100")) == "id=c, amount=900"
 
 
+def test_a_relationships_check_samples_the_orphans(table: duckdb.DuckDBPyConnection) -> None:
+    table.execute("CREATE TABLE s.countries (code VARCHAR); INSERT INTO s.countries VALUES ('US'), ('YY')")
+    orphans = Measure("orphans", ("country",), parent="countries", field="code")
+    query = sql.sample_query(Relation("s", "t"), orphans, ("id",), {"countries": Relation("s", "countries")})
+    assert query is not None
+    rows = table.execute(sql.render(query, "duckdb")).fetchall()
+    assert describe_sample(query.named_selects, rows) == "country=XX (2 rows)"
+
+
 def test_checks_without_values_to_show_have_no_sample() -> None:
     assert sql.sample_query(Relation("s", "t"), Measure("rows"), ("id",)) is None
     assert sql.sample_query(Relation("s", "t"), Measure("nulls", ("id",)), ()) is None

@@ -13,6 +13,7 @@ Nothing here imports Airflow or talks to a warehouse.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -609,7 +610,9 @@ class ColumnTest(Located):
     def severity(self) -> SeverityName:
         options = getattr(self, self.test)
         return (
-            options.severity if isinstance(options, (TestOptions, AcceptedValuesSpec, RangeSpec)) else "error"
+            options.severity
+            if isinstance(options, (TestOptions, AcceptedValuesSpec, RangeSpec, RelationshipsSpec))
+            else "error"
         )
 
     @model_validator(mode="before")
@@ -684,12 +687,48 @@ class RangeTest(ColumnTest):
     range: RangeSpec
 
 
-COLUMN_TESTS = (NotNullTest, UniqueTest, AcceptedValuesTest, RangeTest)
+_RELATION_TARGET = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")
+
+
+def _relation_target(value: Any) -> str:
+    if not isinstance(value, str) or not _RELATION_TARGET.match(value):
+        raise problem(
+            f"relationships 'to' must name a consumed port (domain.port) or a model of the domain, "
+            f"not {describe(value)}"
+        )
+    return value
+
+
+#: ``domain.port`` (a consumed port) or ``model`` (one of the domain's models).
+RelationTarget = Annotated[
+    str, Check(_relation_target, {"type": "string", "pattern": _RELATION_TARGET.pattern})
+]
+
+
+class RelationshipsSpec(Located):
+    kind = "relationships"
+
+    to: RelationTarget
+    field: ColumnName
+    severity: Severity = "error"
+
+
+class RelationshipsTest(ColumnTest):
+    """Every non-null value of the column is a value of ``field`` in ``to`` (dbt's
+    ``relationships``): no orphans."""
+
+    test = "relationships"
+
+    relationships: RelationshipsSpec
+
+
+COLUMN_TESTS = (NotNullTest, UniqueTest, AcceptedValuesTest, RangeTest, RelationshipsTest)
 AnyColumnTest = Annotated[
     Annotated[NotNullTest, Tag("not_null")]
     | Annotated[UniqueTest, Tag("unique")]
     | Annotated[AcceptedValuesTest, Tag("accepted_values")]
-    | Annotated[RangeTest, Tag("range")],
+    | Annotated[RangeTest, Tag("range")]
+    | Annotated[RelationshipsTest, Tag("relationships")],
     pick(_single_key, "dagmesh_kind", what="column test", kinds=", ".join(t.test for t in COLUMN_TESTS)),
 ]
 

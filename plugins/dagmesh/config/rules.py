@@ -20,6 +20,7 @@ from dagmesh.config.model import (
     Mesh,
     OutputPort,
     RangeTest,
+    RelationshipsTest,
     RowCountTest,
 )
 from dagmesh.config.types import describe
@@ -58,11 +59,37 @@ def domain_problems(domain: Domain, mesh: Mesh) -> Iterator[ConfigError]:
         elif ref in consumed:
             yield ConfigError.at(consume.loc, f"'{ref}' is consumed twice")
         consumed.add(ref)
+    for port in domain.outputs.values():
+        for column in port.columns.values():
+            for column_test in column.tests:
+                if isinstance(column_test, RelationshipsTest):
+                    yield from _relationship_problems(column_test, domain, consumed, seen)
     tests: set[str] = set()
     for test in domain.tests:
         if test.name in tests:
             yield ConfigError.at(test.loc, f"two domain tests are named '{test.name}'")
         tests.add(test.name)
+
+
+def _relationship_problems(
+    test: RelationshipsTest, domain: Domain, consumed: set[str], models: set[str]
+) -> Iterator[ConfigError]:
+    """``to`` names a port the domain consumes, or one of its models."""
+    target = test.relationships.to
+    where = test.relationships.where("to")
+    if "." in target and target not in consumed:
+        known = sorted(consumed)
+        yield ConfigError.at(
+            where,
+            f"relationships to '{target}': domain {domain.name} does not consume it"
+            + did_you_mean(target, known)
+            + (f"; it consumes: {', '.join(known)}" if known else ""),
+        )
+    elif "." not in target and target not in models:
+        yield ConfigError.at(
+            where,
+            f"relationships to '{target}': not a model of domain {domain.name}{did_you_mean(target, models)}",
+        )
 
 
 def _port_problems(port: OutputPort, models: set[str], mesh: Mesh) -> Iterator[ConfigError]:

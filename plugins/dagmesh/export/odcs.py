@@ -134,13 +134,22 @@ def _rule(check: Check, relation: Relation) -> dict[str, Any] | None:
         if what.kind == "not_in":
             rule["arguments"] = {"validValues": [_json_value(v) for v in what.values]}
     else:
-        rule.update(
-            type="sql", query=sql.render(sql.measure_query(relation, what), "snowflake"), dimension="accuracy"
-        )
+        parents = {what.parent: _published(what.parent, relation)} if what.parent else None
+        query = sql.render(sql.measure_query(relation, what, parents), "snowflake")
+        rule.update(type="sql", query=query, dimension="accuracy")
+        if what.kind == "orphans":
+            rule["description"] = f"every value is a {what.field} of {what.parent}"
         if what.condition:
             rule["description"] = f"every row satisfies: {what.condition}"
     rule.update(_operator(check.expect))
     return rule
+
+
+def _published(name: str, port: Relation) -> Relation:
+    """Where a relationships test's parent is published: another port, or a model of the
+    port's own domain."""
+    domain, _, table = name.rpartition(".")
+    return Relation(domain.upper() if domain else port.schema, table.upper())
 
 
 def _operator(expect: Expectation) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from dagmesh.config.model import (
     OutputPort,
     Policy,
     RangeTest,
+    RelationshipsTest,
     RowCountTest,
 )
 
@@ -64,17 +65,29 @@ class Measure:
     repeated; ``nulls``; ``duplicates``; ``not_in`` (non-null values outside ``values``);
     ``outside`` (values below ``low`` or above ``high``); ``violations`` (rows for which
     ``condition``, a SQL condition over the port's ``columns``, is not true); ``contract``
-    (the table's columns and types).
+    (the table's columns and types); ``orphans`` (values not found in a parent table).
     """
 
     kind: Literal[
-        "rows", "key_violations", "nulls", "duplicates", "not_in", "outside", "violations", "contract"
+        "rows",
+        "key_violations",
+        "nulls",
+        "duplicates",
+        "not_in",
+        "outside",
+        "violations",
+        "contract",
+        "orphans",
     ]
     columns: tuple[str, ...] = ()
     values: tuple[object, ...] = ()
     low: float | None = None
     high: float | None = None
     condition: str = ""
+    #: ``orphans``: non-null values of ``columns[0]`` missing from ``field`` of ``parent``
+    #: (``domain.port``, a consumed port, or a model of the domain).
+    parent: str = ""
+    field: str = ""
 
 
 @dataclass(frozen=True)
@@ -222,6 +235,9 @@ def _column_measure(name: str, test: ColumnTest) -> Measure:
         return Measure("not_in", (name,), values=test.values)
     if isinstance(test, RangeTest):
         return Measure("outside", (name,), low=test.range.min, high=test.range.max)
+    if isinstance(test, RelationshipsTest):
+        spec = test.relationships
+        return Measure("orphans", (name,), parent=spec.to, field=spec.field)
     return Measure("nulls" if test.test == "not_null" else "duplicates", (name,))
 
 

@@ -302,9 +302,16 @@ def delete_matching(target: Relation, staging: Relation, keys: Sequence[str]) ->
 # --------------------------------------------------------------------------- checks
 
 
-def measure(what: Measure, listing: exp.Expr | None = None) -> exp.Expr:
-    """One check's aggregate over the tested table (``listing``: the contract's columns query)."""
+#: Where an ``orphans`` check's parent (``domain.port`` or a model's name) is, by name.
+Parents = Mapping[str, Relation]
+
+
+def measure(what: Measure, listing: exp.Expr | None = None, parents: Parents | None = None) -> exp.Expr:
+    """One check's aggregate over the tested table (``listing``: the contract's columns query;
+    ``parents``: the tables ``orphans`` checks look values up in)."""
     columns = [column(c) for c in what.columns]
+    if what.kind == "orphans":
+        return _count_if(_orphan(columns[0], what, parents))
     if what.kind == "rows":
         return exp.Count(this=exp.Star())
     if what.kind == "nulls":
@@ -330,15 +337,25 @@ def measure(what: Measure, listing: exp.Expr | None = None) -> exp.Expr:
     return listing
 
 
-def check_query(source: Relation, measures: Sequence[Measure], listing: exp.Expr) -> exp.Select:
+def _orphan(value: exp.Column, what: Measure, parents: Parents | None) -> exp.Expr:
+    """``value`` is not null and not among the parent's ``field`` values."""
+    if parents is None or what.parent not in parents:
+        raise KeyError(f"no table for {what.parent} (the parent of a relationships test)")
+    lookup = select(parents[what.parent], [what.field])
+    return exp.and_(exp.not_(value.is_(exp.null())), exp.not_(value.isin(query=lookup)))
+
+
+def check_query(
+    source: Relation, measures: Sequence[Measure], listing: exp.Expr, parents: Parents | None = None
+) -> exp.Select:
     """Every check of one table as one ``SELECT`` over it: column ``c<i>`` is check ``i``'s value."""
-    selected = [measure(m, listing).as_(f"c{i}") for i, m in enumerate(measures)]
+    selected = [measure(m, listing, parents).as_(f"c{i}") for i, m in enumerate(measures)]
     return exp.select(*selected).from_(source.table())
 
 
-def measure_query(source: Relation, what: Measure) -> exp.Select:
+def measure_query(source: Relation, what: Measure, parents: Parents | None = None) -> exp.Select:
     """One check on its own: ``SELECT <measure> FROM source`` (a catalog's quality rule)."""
-    return exp.select(measure(what)).from_(source.table())
+    return exp.select(measure(what, parents=parents)).from_(source.table())
 
 
 def freshness(source: Relation, loaded_at: str | None) -> exp.Select:
@@ -364,7 +381,9 @@ SAMPLE_ROWS = 5
 SAMPLE_COUNT = "dagmesh_rows"
 
 
-def sample_query(source: Relation, what: Measure, keys: Sequence[str]) -> exp.Select | None:
+def sample_query(
+    source: Relation, what: Measure, keys: Sequence[str], parents: Parents | None = None
+) -> exp.Select | None:
     """A few rows showing what a failed check counted (``None`` when there is nothing to
     show): offending values with how often they occur, or the ``keys`` of offending rows.
     Its columns are named; :data:`SAMPLE_COUNT` is the number of rows of a value."""
@@ -400,6 +419,8 @@ def sample_query(source: Relation, what: Measure, keys: Sequence[str]) -> exp.Se
         if what.high is not None:
             bounds.append(exp.GT(this=columns[0], expression=literal(what.high)))
         return values(exp.or_(*bounds))
+    if what.kind == "orphans":
+        return values(_orphan(columns[0], what, parents))
     if what.kind == "nulls":
         return rows(columns[0].is_(exp.null()), [k for k in keys if k not in what.columns])
     if what.kind == "violations":

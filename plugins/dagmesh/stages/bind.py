@@ -162,7 +162,10 @@ def _bind_port_checks(
                     problems.append(ConfigError.at(where, message))
                 continue
             try:
-                connection.execute(sql.render(sql.measure_query(relation, check.measure), "duckdb"))
+                parents = DomainRelations(engine, domain).parents([check.measure])
+                if any(f"{'port' if '.' in p else 'ref'}:{p}" not in known for p in parents):
+                    continue  # its parent is not in the catalog
+                connection.execute(sql.render(sql.measure_query(relation, check.measure, parents), "duckdb"))
             except duckdb.Error as exc:
                 where = port.columns[check.column].loc if check.column in port.columns else port.loc
                 problems.append(ConfigError.at(where, f"check {check.test_id} does not bind: {_reason(exc)}"))

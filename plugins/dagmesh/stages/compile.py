@@ -7,12 +7,14 @@ This is what a build and a custom test run; validation runs the same checks
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlglot import exp
 
 from dagmesh.config.model import Domain, PortRef
 from dagmesh.engines.base import Engine
+from dagmesh.quality.checks import Measure
 from dagmesh.sql.references import check_references
 from dagmesh.sql.statements import SOURCE_DIALECT, QueryError, Relation, parse_query
 from dagmesh.sql.template import Resolver, TemplateViolation, render
@@ -55,6 +57,20 @@ class DomainRelations:
         if ref is None or all(c.port != ref for c in self.domain.consumes):
             raise UnresolvedReference(f"port('{name}'): domain {self.domain.name} does not consume '{name}'")
         return self.engine.port_relation(ref).sql(SOURCE_DIALECT)
+
+    def parents(self, measures: Iterable[Measure | None]) -> dict[str, Relation]:
+        """The tables the ``orphans`` checks among ``measures`` look values up in: a consumed
+        port (``domain.port``) or one of the domain's models."""
+        found = {}
+        for what in measures:
+            if what is not None and what.kind == "orphans":
+                name = what.parent
+                found[name] = (
+                    self.engine.port_relation(PortRef(*name.split(".")))
+                    if "." in name
+                    else self.ref_relation(name)
+                )
+        return found
 
     def resolver(self, this: str = "", incremental: bool = False) -> Resolver:
         return Resolver(ref=self.ref, source=self.source, port=self.port, this=this, incremental=incremental)

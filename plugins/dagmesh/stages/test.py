@@ -59,25 +59,28 @@ def run_port_checks(ctx: BuildContext, port_name: str) -> CheckSummary:
     with ctx.session("test") as session:
         ctx.check_config_unchanged(session)
         if measures:
+            parents = DomainRelations(engine, ctx.domain).parents(measures)
             try:
-                query = sql.check_query(relation, measures, engine.columns_listing(relation))
+                query = sql.check_query(relation, measures, engine.columns_listing(relation), parents)
             except ConditionError as exc:
                 raise StageFailure(
                     f"an expression test of port {ctx.domain.name}.{port_name} is refused: {exc}"
                 ) from exc
             row = session.query(query)[0]
             keys = ctx.domain.outputs[port_name].primary_key
-            results = [_sampled(session, relation, r, keys) for r in read_results(checks, row)]
+            results = [_sampled(session, relation, r, keys, parents) for r in read_results(checks, row)]
         ctx.registry.record_results(session, ctx.build_id, ctx.domain.name, results)
     return CheckSummary(results)
 
 
-def _sampled(session: Session, relation: Relation, result: CheckResult, keys: Sequence[str]) -> CheckResult:
+def _sampled(
+    session: Session, relation: Relation, result: CheckResult, keys: Sequence[str], parents: sql.Parents
+) -> CheckResult:
     """A check that did not pass, with a few of the values or rows it counted."""
     measure = result.check.measure
     if result.passed or measure is None:
         return result
-    query = sql.sample_query(relation, measure, keys)
+    query = sql.sample_query(relation, measure, keys, parents)
     if query is None:
         return result
     try:
