@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dagmesh.sql.template import Resolver, render, template_calls
+from dagmesh.templating.template import Resolver, render, template_calls
 
 SQL = """select *
 from {{ ref('stg') }} as s

@@ -13,7 +13,7 @@ from dagmesh.quality.checks import Measure
 from dagmesh.sql import statements as sql
 from dagmesh.sql.portability import WORKAROUNDS, portability_problems
 from dagmesh.sql.references import ConditionError, check_references, condition
-from dagmesh.sql.template import Resolver, TemplateViolation, render, template_calls
+from dagmesh.templating.template import Resolver, TemplateViolation, render, template_calls
 from tests.helpers import REPO
 
 RELATIONS = Resolver(ref=lambda n: f"b.{n}", source=lambda n: f"s.{n}", port=lambda n: f"p.{n}")

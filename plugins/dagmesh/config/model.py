@@ -466,6 +466,8 @@ class Mesh(Located):
     policy: Policy = Policy()
     consistency: Consistency = Consistency()
     sensors: SensorSettings = SensorSettings()
+    #: Values SQL reads with ``{{ var('name') }}``.
+    vars: dict[Identifier, Union[str, int, float, bool, date, None]] = {}  # noqa: UP007
 
     @property
     def path(self) -> str:

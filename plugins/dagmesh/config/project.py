@@ -23,6 +23,8 @@ from dagmesh.config.parse import parse_domain, parse_mesh
 from dagmesh.config.types import IDENTIFIER
 from dagmesh.config.yamlfile import from_data, parse_yaml, to_data
 from dagmesh.errors import ConfigError, Diagnostics, Location
+from dagmesh.templating.macros import MACRO_DIR, Library, expand, library
+from dagmesh.templating.template import SqlProblem
 
 CONFIG_DIR = "dag_configs"
 SQL_DIR = "sql"
@@ -51,6 +53,8 @@ class Project:
     cache: ParseCache = field(default_factory=lambda: ParseCache(None))
     mesh_text: str = ""
     _texts: dict[str, str | None] = field(default_factory=dict, repr=False)
+    _expanded: dict[str, tuple[str, list[SqlProblem]]] = field(default_factory=dict, repr=False)
+    _library: Library | None = field(default=None, repr=False)
 
     @property
     def mesh_path(self) -> str:
@@ -91,8 +95,29 @@ class Project:
         return self.files.problems.get(relative)
 
     def read_sql(self, relative_to_sql_dir: str) -> str | None:
-        """The text of ``sql/<path>``, or ``None`` when the file does not exist."""
-        return self.read_text(self.sql_display_path(relative_to_sql_dir))
+        """The text of ``sql/<path>`` with its macro and ``var()`` calls expanded (see
+        :mod:`dagmesh.templating.macros`), or ``None`` when the file does not exist."""
+        display = self.sql_display_path(relative_to_sql_dir)
+        if display not in self._expanded:
+            raw = self.read_text(display)
+            if raw is None:
+                return None
+            self._expanded[display] = expand(raw, self.library)
+        return self._expanded[display][0]
+
+    def expansion_problems(self, relative_to_sql_dir: str) -> list[SqlProblem]:
+        """Macro and ``var()`` calls of ``sql/<path>`` that could not be expanded."""
+        self.read_sql(relative_to_sql_dir)
+        found = self._expanded.get(self.sql_display_path(relative_to_sql_dir))
+        return found[1] if found else []
+
+    @property
+    def library(self) -> Library:
+        """The project's macros (``macros/*.sql``) and the mesh's ``vars``, read once."""
+        if self._library is None:
+            files = {path: self.read_text(path) or "" for path in self.files.list(MACRO_DIR, (".sql",))}
+            self._library = library(files, dict(self.mesh.vars) if self.mesh is not None else {})
+        return self._library
 
     def sql_display_path(self, relative_to_sql_dir: str) -> str:
         return f"{SQL_DIR}/{relative_to_sql_dir}"

@@ -7,6 +7,7 @@ a broken domain gets no DAG, every other domain still does.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from dagmesh.config import cache as parse_cache
@@ -14,7 +15,7 @@ from dagmesh.config.model import Consume, Domain, PortRef
 from dagmesh.config.project import Project
 from dagmesh.errors import ConfigError, Location, did_you_mean
 from dagmesh.mesh.graph import MeshGraph, effective_via, model_order
-from dagmesh.sql.template import SqlProblem, TemplateInfo, template_calls
+from dagmesh.templating.template import SqlProblem, TemplateInfo, template_calls
 
 
 @dataclass
@@ -315,8 +316,21 @@ def _check_template(
     consumed: set[PortRef],
 ) -> None:
     display = analysis.project.sql_display_path(sql_path)
-    for problem in info.problems:
+    expansion = analysis.project.expansion_problems(sql_path)
+    for problem in expansion:  # a macro or var() call that could not be expanded
         analysis.report(domain.name, Location(display, problem.line, problem.col), problem.message)
+    lines = {p.line for p in expansion}
+    macros = sorted(analysis.project.library.macros)
+    for problem in info.problems:
+        if problem.line in lines:
+            continue
+        message = problem.message
+        unknown = re.match(r"unknown function '(\w+)\(\)'", message)
+        if unknown and macros:
+            hint = did_you_mean(unknown.group(1), macros)
+            known = ", ".join(macros)
+            message = f"{unknown.group(0)}{hint}; a model may call ref, source, port, var and macros: {known}"
+        analysis.report(domain.name, Location(display, problem.line, problem.col), message)
     if not info.problems:
         # No backdoors: checked on every parse (from the cache unless the file changed), so a
         # domain whose SQL reads behind the mesh's back gets no DAG.

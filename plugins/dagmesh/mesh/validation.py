@@ -27,6 +27,9 @@ def validate(project: Project, base: str | None = None) -> MeshAnalysis:
     check_sql(analysis)
     check_alignment(analysis)
     check_file_sources(project)
+    for display, problems in project.library.problems.items():  # macros/*.sql
+        for problem in problems:
+            project.diagnostics.error(Location(display, problem.line, problem.col), problem.message)
     if base is not None:
         before = load_project(project.root, GitFiles(project.root, base))
         if before.mesh is None:

@@ -6,7 +6,7 @@ Registered as the sqlfluff plugin ``dagmesh`` (entry point group ``sqlfluff``), 
 ``port('d.p')`` as ``d.p``: real-looking table names the SQL parser accepts. The
 incremental branch (``is_incremental()``) is rendered too, so it is linted.
 
-Templates follow the same rules as everywhere else (:mod:`dagmesh.sql.template`): a file
+Templates follow the same rules as everywhere else (:mod:`dagmesh.templating.template`): a file
 that breaks them is one located templating error, and rendering happens in the same
 sandbox. sqlfluff's own ways to run code from its config (``library_path``, macro paths,
 dbt builtins) are not offered.
@@ -14,6 +14,8 @@ dbt builtins) are not offered.
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
@@ -22,7 +24,8 @@ from sqlfluff.core.plugin import hookimpl
 from sqlfluff.core.templaters.base import RawTemplater, TemplatedFile
 from sqlfluff.core.templaters.jinja import JinjaTemplater
 
-from dagmesh.sql.template import sandbox, template_calls
+from dagmesh.templating.macros import Library, expand, library, one_line
+from dagmesh.templating.template import sandbox, template_calls
 
 
 class DagmeshTemplater(JinjaTemplater):
@@ -31,7 +34,10 @@ class DagmeshTemplater(JinjaTemplater):
     name = "dagmesh"
 
     def get_context(self, fname: str | None, config: Any) -> dict[str, Any]:
+        lib = _library(fname)
         return {
+            **{name: _flat(getattr(lib.module, name)) for name in lib.macros},
+            "var": lib.var,
             "ref": lambda name: name,
             "source": lambda name: name,
             "port": lambda name: name,
@@ -48,11 +54,36 @@ class DagmeshTemplater(JinjaTemplater):
     def process(
         self, *, in_str: str, fname: str, config: Any = None, formatter: Any = None
     ) -> tuple[TemplatedFile, list[SQLTemplaterError]]:
-        problems = template_calls(in_str).problems
+        expanded, unexpanded = expand(in_str, _library(fname))
+        problems = unexpanded or list(template_calls(expanded).problems)
         if problems:
             first = problems[0]
             raise SQLTemplaterError(first.message, line_no=first.line, line_pos=first.col)
         return super().process(in_str=in_str, fname=fname, config=config, formatter=formatter)
+
+
+def _flat(macro: Any) -> Any:
+    """A macro that renders as it does in a build (one line, no ``--`` comments)."""
+    return lambda *args: one_line(str(macro(*args)))
+
+
+@functools.lru_cache(maxsize=8)
+def _project_library(root: Path) -> Library:
+    from dagmesh.config.project import MESH_PATH, load_project
+
+    if not (root / MESH_PATH).is_file():
+        return library({}, {})
+    return load_project(root).library
+
+
+def _library(fname: str | None) -> Library:
+    """The macros and vars of the project ``fname`` belongs to (the built-in macros alone
+    outside a project)."""
+    from dagmesh.config.project import project_root_for
+
+    if not fname:
+        return library({}, {})
+    return _project_library(project_root_for(Path(fname).resolve().parent))
 
 
 @hookimpl

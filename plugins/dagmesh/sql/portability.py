@@ -23,7 +23,7 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from dagmesh.sql import statements as sql
 from dagmesh.sql.references import source_position
-from dagmesh.sql.template import Resolver, SqlProblem, TemplateViolation, render
+from dagmesh.templating.template import Resolver, SqlProblem, TemplateViolation, render
 
 #: Stands in for every table a template names: portability does not depend on which.
 _RESOLVER = Resolver(

@@ -29,7 +29,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from dagmesh.sql.template import Resolver, SqlProblem, TemplateViolation, render
+from dagmesh.templating.template import Resolver, SqlProblem, TemplateViolation, render
 
 #: Table functions that produce rows from values, reading no table.
 HARMLESS_SOURCES = (exp.Generator, exp.Explode, exp.SplitToTable, exp.Unnest, exp.Values)

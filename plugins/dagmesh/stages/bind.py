@@ -203,7 +203,7 @@ def _run(
 
 def _reads_only(text: str, known: set[str]) -> bool:
     """Whether every ``ref``/``source``/``port`` the SQL calls is in the catalog."""
-    from dagmesh.sql.template import template_calls
+    from dagmesh.templating.template import template_calls
 
     calls = template_calls(text).calls
     return all(f"{c.func}:{c.arg}" in known for c in calls if c.func in ("ref", "source", "port"))

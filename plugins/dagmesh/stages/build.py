@@ -14,9 +14,9 @@ from dagmesh.config.model import Model
 from dagmesh.engines.base import Session
 from dagmesh.sql import statements as sql
 from dagmesh.sql.statements import Relation
-from dagmesh.sql.template import template_calls
 from dagmesh.stages.compile import DomainRelations, RefusedSql, compile_query
 from dagmesh.stages.context import BuildContext, StageFailure
+from dagmesh.templating.template import template_calls
 
 
 def prepare(ctx: BuildContext) -> None:

@@ -17,7 +17,7 @@ from dagmesh.engines.base import Engine
 from dagmesh.quality.checks import Measure
 from dagmesh.sql.references import check_references
 from dagmesh.sql.statements import SOURCE_DIALECT, QueryError, Relation, parse_query
-from dagmesh.sql.template import Resolver, TemplateViolation, render
+from dagmesh.templating.template import Resolver, TemplateViolation, render
 
 
 class UnresolvedReference(Exception):
