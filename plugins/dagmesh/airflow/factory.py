@@ -121,6 +121,9 @@ def build_dag(analysis: MeshAnalysis, domain: Domain, pool: str | None) -> DAG:
         with TaskGroup("test", tooltip="Standard pack, column, port and custom SQL tests") as test:
             for port in domain.outputs:
                 PortChecksOperator(task_id=port, port=port, **warehouse)
+            for model in domain.models:  # column tests of models that are not ports
+                if model.columns and model.name not in domain.outputs:
+                    PortChecksOperator(task_id=model.name, port=model.name, **warehouse)
             for custom in domain.tests:
                 CustomCheckOperator(task_id=custom.name, test=custom.name, **warehouse)
         stages.append(test)

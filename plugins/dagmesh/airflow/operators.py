@@ -192,7 +192,8 @@ class BuildModelOperator(MeshStageOperator):
 
 
 class PortChecksOperator(MeshStageOperator):
-    """Every check of one output port, in one fused query; ``certify`` judges the results."""
+    """Every check of one output port (or of a model with column tests), in one fused query;
+    ``certify`` judges the results."""
 
     def __init__(self, *, port: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -577,6 +577,8 @@ class Model(Located):
     materialized: Annotated[str, choice(("table", "incremental"))] = "table"
     unique_key: Annotated[tuple[Identifier, ...], OneOrMany()] = ()
     description: Text = ""
+    #: Column tests of a model that is not a port (a port's are on its columns).
+    columns: dict[ColumnName, ModelColumn] = {}
 
     @model_validator(mode="after")
     def _merge_key(self) -> Model:
@@ -733,6 +735,20 @@ AnyColumnTest = Annotated[
     | Annotated[RelationshipsTest, Tag("relationships")],
     pick(_single_key, "dagmesh_kind", what="column test", kinds=", ".join(t.test for t in COLUMN_TESTS)),
 ]
+
+
+class ModelColumn(Located):
+    """A column of a model that is not a port, with its tests (the SQL decides its type)."""
+
+    kind = "column"
+    named = True
+
+    description: Text = ""
+    tests: tuple[AnyColumnTest, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.name_in_config
 
 
 class Column(Located):

@@ -18,6 +18,7 @@ from dagmesh.config.model import (
     Column,
     Domain,
     Mesh,
+    ModelColumn,
     OutputPort,
     RangeTest,
     RelationshipsTest,
@@ -59,11 +60,19 @@ def domain_problems(domain: Domain, mesh: Mesh) -> Iterator[ConfigError]:
         elif ref in consumed:
             yield ConfigError.at(consume.loc, f"'{ref}' is consumed twice")
         consumed.add(ref)
-    for port in domain.outputs.values():
-        for column in port.columns.values():
-            for column_test in column.tests:
-                if isinstance(column_test, RelationshipsTest):
-                    yield from _relationship_problems(column_test, domain, consumed, seen)
+    tested: list[Column | ModelColumn] = [c for p in domain.outputs.values() for c in p.columns.values()]
+    for model in domain.models:
+        if model.columns and model.name in domain.outputs:
+            yield ConfigError.at(
+                model.where("columns"),
+                f"model '{model.name}' is published as a port: declare its column tests on the port's "
+                "columns",
+            )
+        tested += model.columns.values()
+    for column in tested:
+        for column_test in column.tests:
+            if isinstance(column_test, RelationshipsTest):
+                yield from _relationship_problems(column_test, domain, consumed, seen)
     tests: set[str] = set()
     for test in domain.tests:
         if test.name in tests:

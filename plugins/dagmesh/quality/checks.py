@@ -18,6 +18,7 @@ from dagmesh.config.model import (
     CustomTest,
     Domain,
     ExpressionTest,
+    Model,
     OutputPort,
     Policy,
     RangeTest,
@@ -286,15 +287,38 @@ class DomainTestPlan:
     """Every check of a domain, grouped the way the test stage runs them."""
 
     by_port: dict[str, list[Check]] = field(default_factory=dict)
+    #: Column tests of models that are not ports, by model (one test task each).
+    by_model: dict[str, list[Check]] = field(default_factory=dict)
     custom: list[Check] = field(default_factory=list)
 
     def all(self) -> list[Check]:
-        return [c for checks in self.by_port.values() for c in checks] + self.custom
+        tables = [*self.by_port.values(), *self.by_model.values()]
+        return [c for checks in tables for c in checks] + self.custom
+
+    def of_table(self, name: str) -> list[Check] | None:
+        """The checks of a port or a model's table (``None``: it has none)."""
+        return self.by_port.get(name, self.by_model.get(name))
 
 
 def plan_tests(domain: Domain, policy: Policy) -> DomainTestPlan:
     plan = DomainTestPlan()
     for port in domain.outputs.values():
         plan.by_port[port.name] = port_checks(domain, port, policy)
+    for model in domain.models:
+        if model.columns and model.name not in domain.outputs:
+            plan.by_model[model.name] = model_checks(domain, model)
     plan.custom = [custom_check(domain, t) for t in domain.tests]
     return plan
+
+
+def model_checks(domain: Domain, model: Model) -> list[Check]:
+    """The column tests of a model that is not a port: ``domain.model.column:test``."""
+    checks = []
+    for name, column in model.columns.items():
+        for test in column.tests:
+            test_id = f"{domain.name}.{model.name}.{name}:{test.test}"
+            measure = _column_measure(name, test)
+            checks.append(
+                Check(test_id, model.name, test.test, "column", _ZERO, test.severity, name, measure)
+            )
+    return checks

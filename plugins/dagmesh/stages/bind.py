@@ -140,11 +140,13 @@ def _bind_port_checks(
 
     assert project.mesh is not None
     problems = []
-    for port_name, checks in plan_tests(domain, project.mesh.policy).by_port.items():
+    plan = plan_tests(domain, project.mesh.policy)
+    for port_name, checks in {**plan.by_port, **plan.by_model}.items():
         if f"ref:{port_name}" not in known:
             continue
         relation = engine.table(engine.build_schema(domain.name), port_name)
-        port = domain.outputs[port_name]
+        port = domain.outputs.get(port_name) or domain.model(port_name)
+        assert port is not None
         for check in checks:
             if check.measure is None:
                 continue
@@ -167,7 +169,8 @@ def _bind_port_checks(
                     continue  # its parent is not in the catalog
                 connection.execute(sql.render(sql.measure_query(relation, check.measure, parents), "duckdb"))
             except duckdb.Error as exc:
-                where = port.columns[check.column].loc if check.column in port.columns else port.loc
+                column = port.columns.get(check.column or "")
+                where = column.loc if column is not None else port.loc
                 problems.append(ConfigError.at(where, f"check {check.test_id} does not bind: {_reason(exc)}"))
     return problems
 

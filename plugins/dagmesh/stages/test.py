@@ -48,10 +48,11 @@ class CheckSummary:
 
 
 def run_port_checks(ctx: BuildContext, port_name: str) -> CheckSummary:
-    """Run every check of one output port in a single query on its built table."""
-    checks = plan_tests(ctx.domain, ctx.mesh.policy).by_port.get(port_name)
+    """Run every check of one output port (or a model with column tests) in a single query
+    on its built table."""
+    checks = plan_tests(ctx.domain, ctx.mesh.policy).of_table(port_name)
     if checks is None:
-        raise StageFailure(f"domain {ctx.domain.name} has no output port '{port_name}'")
+        raise StageFailure(f"domain {ctx.domain.name} has no output port or tested model '{port_name}'")
     engine = ctx.engine
     relation = engine.table(engine.build_schema(ctx.domain.name), port_name)
     results: list[CheckResult] = []
@@ -67,7 +68,9 @@ def run_port_checks(ctx: BuildContext, port_name: str) -> CheckSummary:
                     f"an expression test of port {ctx.domain.name}.{port_name} is refused: {exc}"
                 ) from exc
             row = session.query(query)[0]
-            keys = ctx.domain.outputs[port_name].primary_key
+            port = ctx.domain.outputs.get(port_name)
+            model = ctx.domain.model(port_name)
+            keys = port.primary_key if port else (model.unique_key if model else ())
             results = [_sampled(session, relation, r, keys, parents) for r in read_results(checks, row)]
         ctx.registry.record_results(session, ctx.build_id, ctx.domain.name, results)
     return CheckSummary(results)
