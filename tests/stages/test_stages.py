@@ -150,7 +150,8 @@ def test_failed_checks_are_recorded_and_certify_refuses_naming_each_one(seeded: 
     )
     passed = query(seeded, "SELECT COUNT(*) FROM mesh_meta.test_results WHERE status = 'pass'")[0][0]
     assert refused.value.details == [
-        "product.product.wac_price:range observed 6, expected = 0",
+        # with a sample of what failed: the six packages of the brand, all at -1
+        "product.product.wac_price:range observed 6, expected = 0; sample: wac_price=-1.00 (6 rows)",
         f"{passed} other check(s) passed",  # the sources' and the port's
         "nothing has been published for product yet",
     ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -218,8 +218,24 @@ class Engine(ABC):
         ]
 
     @abstractmethod
-    def publish(self, session: Session, domain: str) -> None:
-        """Atomically make the build schema's tables the domain's published tables."""
+    def publish(self, session: Session, domain: str, ports: Collection[str]) -> None:
+        """Atomically make the build schema's tables the domain's published tables: the
+        ``ports`` (and the build marker) where consumers read, every other model in the
+        domain's state schema (:meth:`state_schema`), out of consumers' sight."""
+
+    def state_schema(self, domain: str) -> Relation:
+        """Where a domain's certified models that are not ports are kept (an incremental
+        one starts its next build from there)."""
+        return self.schema(f"{domain}__state")
+
+    def certified_table(self, domain: str, model: str, is_port: bool) -> Relation:
+        """Where the last certified version of a model is."""
+        schema = self.published_schema(domain) if is_port else self.state_schema(domain)
+        return self.table(schema, model)
+
+    def _public(self, ports: Collection[str]) -> set[str]:
+        """The published tables' names as the catalog lists them (lower case to compare)."""
+        return {self.ident(name).lower() for name in [*ports, BUILD_MARKER]}
 
     def grants(self, plan: AccessPlan) -> list[Sql]:
         """The statements giving each port's reader role exactly its port, and each

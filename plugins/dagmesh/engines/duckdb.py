@@ -17,7 +17,7 @@ Differences from the base engine:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -172,14 +172,23 @@ class DuckDBEngine(Engine):
             )
             return int(session.query(sql.count_rows(target))[0][0])
 
-    def publish(self, session: Session, domain: str) -> None:
-        build, published = self.build_schema(domain), self.published_schema(domain)
+    def publish(self, session: Session, domain: str, ports: Collection[str]) -> None:
+        build, published, state = (
+            self.build_schema(domain),
+            self.published_schema(domain),
+            self.state_schema(domain),
+        )
+        public = self._public(ports)
         tables = self.list_tables(session, build)
-        session.execute(sql.create_schema(published))
+        for schema in (published, state):
+            session.execute(sql.create_schema(schema))
         for table in tables:
-            session.run_all(self.copy_table(build.child(table), published.child(table)))
-        for stale in set(self.list_tables(session, published)) - set(tables):
-            session.execute(sql.drop_table(published.child(stale)))
+            target = published if table.lower() in public else state
+            session.run_all(self.copy_table(build.child(table), target.child(table)))
+        for schema, keep in ((published, public), (state, {t.lower() for t in tables} - public)):
+            for stale in self.list_tables(session, schema):
+                if stale.lower() not in keep:
+                    session.execute(sql.drop_table(schema.child(stale)))
 
     def _path_of(self, env: Environment) -> Path:
         path = Path(environment_path(env) or "")

@@ -16,7 +16,7 @@ Differences from the base engine:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -179,8 +179,16 @@ class SnowflakeEngine(Engine):
         build, published = self.build_schema(domain), self.published_schema(domain)
         return [sql.create_managed_schema(published), sql.swap_schemas(build, published)]
 
-    def publish(self, session: Session, domain: str) -> None:
+    def publish(self, session: Session, domain: str, ports: Collection[str]) -> None:
         session.run_all(self.publish_statements(domain))
+        # The swap published every model: move those that are not ports to the state schema.
+        published, state = self.published_schema(domain), self.state_schema(domain)
+        public = self._public(ports)
+        session.execute(sql.create_schema(state))
+        for table in self.list_tables(session, published):
+            if table.lower() not in public:
+                session.run_all(self.copy_table(published.child(table), state.child(table)))
+                session.execute(sql.drop_table(published.child(table)))
 
     def role(self, name: str) -> Relation:
         """A database role of the environment's database."""

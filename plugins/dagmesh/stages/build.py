@@ -72,8 +72,15 @@ def _compile(ctx: BuildContext, model: Model, text: str, this: Relation, increme
         raise StageFailure(str(exc)) from exc
 
 
+def _previous(ctx: BuildContext, model: Model) -> Relation:
+    """The model's last certified table: published when it is a port, else in the state schema."""
+    return ctx.engine.certified_table(ctx.domain.name, model.name, model.name in ctx.domain.outputs)
+
+
 def _has_previous(ctx: BuildContext, session: Session, model: Model) -> bool:
-    return ctx.engine.table_exists(session, ctx.engine.published_schema(ctx.domain.name), model.name)
+    previous = _previous(ctx, model)
+    assert previous.name is not None
+    return ctx.engine.table_exists(session, previous.schema_relation, previous.name)
 
 
 def _merge_increment(
@@ -81,8 +88,7 @@ def _merge_increment(
 ) -> None:
     """Start from the published table, then replace rows whose unique key came in again."""
     engine = ctx.engine
-    published = engine.table(engine.published_schema(ctx.domain.name), model.name)
-    session.run_all(engine.copy_table(published, relation))
+    session.run_all(engine.copy_table(_previous(ctx, model), relation))
     staging = engine.table(engine.build_schema(ctx.domain.name), f"{model.name}__increment")
     query = _compile(ctx, model, text, relation, incremental=True)
     session.run_all(engine.create_table_as(staging, query))
