@@ -153,3 +153,21 @@ def test_a_source_path_may_not_leave_the_project(tmp_path: Path) -> None:
     loaded = dagmesh("load", project=project)
     assert loaded.returncode == 1 and "leads outside the project" in loaded.stderr
     assert "Traceback" not in loaded.stderr
+
+
+def test_a_source_can_be_a_table_of_another_duckdb_database(tmp_path: Path) -> None:
+    assert subprocess.run([DAGMESH, "init", "shop"], cwd=tmp_path, capture_output=True).returncode == 0
+    project = tmp_path / "shop"
+    with duckdb.connect(
+        str(project / "data" / "extract.duckdb")
+    ) as con:  # RAW.SHOP.CUSTOMERS -> shop.customers
+        con.execute("CREATE SCHEMA shop")
+        con.execute(
+            f"CREATE TABLE shop.customers AS SELECT * FROM read_csv('{project / 'data' / 'customers.csv'}')"
+        )
+    config = project / "dag_configs" / "mastered" / "customers.yaml"
+    config.write_text(config.read_text().replace("path: data/customers.csv", "path: data/extract.duckdb"))
+    loaded = dagmesh("load", "customers", project=project)
+    assert loaded.returncode == 0, loaded.stderr
+    assert re.search(r"RAW\.SHOP\.CUSTOMERS\s+60 rows\s+from data/extract\.duckdb", loaded.stdout)
+    assert dagmesh("validate", project=project).returncode == 0

@@ -512,6 +512,7 @@ DATA_FORMATS = {
     ".json": "json",
     ".jsonl": "json",
     ".ndjson": "json",
+    ".duckdb": "duckdb",  # a DuckDB database: the table SCHEMA.TABLE of the source's name, copied
 }
 
 

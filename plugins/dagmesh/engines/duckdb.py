@@ -34,6 +34,8 @@ BRANCH_ALIAS = "dagmesh_branch"
 
 #: How long opening the warehouse waits for another process to release the file.
 LOCK_WAIT_SECONDS = 120.0
+#: The name an attached source database has while `dagmesh load` copies a table from it.
+ATTACHED_ALIAS = "dagmesh_source"
 #: How long a reader (the REST API) waits for a writer before saying the warehouse is busy.
 READ_WAIT_SECONDS = 2.0
 #: What a busy reader tells its caller to wait before asking again.
@@ -165,11 +167,25 @@ class DuckDBEngine(Engine):
 
     def load_files(self, table: str, files: Sequence[Path], file_format: str) -> int:
         target = raw_relation(table)
-        with self.session() as session, session.transaction():
-            session.execute(sql.create_schema(target.schema_relation))
-            session.execute(
-                sql.create_table_as(target, sql.select_from_files([str(f) for f in files], file_format))
-            )
+        with self.session() as session:
+            if file_format != "duckdb":
+                with session.transaction():
+                    session.execute(sql.create_schema(target.schema_relation))
+                    query = sql.select_from_files([str(f) for f in files], file_format)
+                    session.execute(sql.create_table_as(target, query))
+                return int(session.query(sql.count_rows(target))[0][0])
+            if len(files) != 1:
+                raise WarehouseError(f"{table} names {len(files)} DuckDB databases; name one")
+            # An attached database (read-only): its table SCHEMA.TABLE, as the source names it.
+            _, schema, name = table.lower().split(".")
+            session.execute(sql.attach(str(files[0]), ATTACHED_ALIAS, read_only=True))
+            try:
+                with session.transaction():
+                    session.execute(sql.create_schema(target.schema_relation))
+                    attached = Relation(schema, name, ATTACHED_ALIAS)
+                    session.execute(sql.create_table_as(target, sql.select_all(attached)))
+            finally:
+                session.execute(sql.detach(ATTACHED_ALIAS))
             return int(session.query(sql.count_rows(target))[0][0])
 
     def publish(self, session: Session, domain: str, ports: Collection[str]) -> None:

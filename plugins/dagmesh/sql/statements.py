@@ -537,8 +537,9 @@ def current_role() -> exp.Expr:
 # --------------------------------------------------------------------------- DuckDB files
 
 
-def attach(path: str, alias: str) -> exp.Expr:
-    return exp.Attach(this=exp.alias_(exp.Literal.string(path), identifier(alias)))
+def attach(path: str, alias: str, read_only: bool = False) -> exp.Expr:
+    options = [exp.AttachOption(this=exp.Var(this="READ_ONLY"))] if read_only else []
+    return exp.Attach(this=exp.alias_(exp.Literal.string(path), identifier(alias)), expressions=options)
 
 
 def copy_database(source: str, target: str) -> Statement:
