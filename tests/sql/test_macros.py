@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,7 @@ def test_a_call_to_an_unknown_macro_is_located_with_the_known_ones(shop: Path) -
     (problem,) = [str(p) for p in check(load_project(shop)) if p.is_error]
     assert problem == (
         f"{ORDERS}:7:8: error: unknown function 'cents_to_dollar()' (did you mean 'cents_to_dollars'?); "
-        "a model may call ref, source, port, var and macros: cents_to_dollars, surrogate_key"
+        "a model may call ref, source, port, var and macros: cents_to_dollars, date_spine, surrogate_key"
     )
 
 
@@ -121,3 +122,20 @@ def test_a_project_using_macros_and_vars_runs_and_certifies(shop: Path) -> None:
     assert dagmesh("load", project=shop).returncode == 0
     done = dagmesh("run", project=shop)
     assert done.returncode == 0 and "2/2 domains certified" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_built_in_date_spine_is_one_row_per_day_on_duckdb() -> None:
+    import duckdb
+
+    from dagmesh.sql import statements as sql
+    from dagmesh.sql.portability import portability_problems
+    from dagmesh.sql.references import check_references
+
+    text, problems = expand(
+        "select d.date_day from ({{ date_spine('2024-01-01', '2024-12-31') }}) as d", library({}, {})
+    )
+    assert problems == [] and check_references(text) == [] and portability_problems(text, "duckdb") == []
+    rendered = sql.render(sql.parse_query(text), "duckdb")
+    assert duckdb.sql(f"select count(*), min(date_day), max(date_day) from ({rendered})").fetchall() == [
+        (366, date(2024, 1, 1), date(2024, 12, 31))
+    ]

@@ -45,6 +45,16 @@ md5(coalesce(cast({{ c1 }} as varchar), '')
 {%- if c6 %} || '-' || coalesce(cast({{ c6 }} as varchar), ''){% endif %})
 {%- endmacro %}
 """,
+    "dagmesh/date_spine.sql": """\
+{#- One row per day from start_date to end_date (at most 100 years), as a subquery:
+    from ({{ date_spine('2024-01-01', '2024-12-31') }}) as days -#}
+{% macro date_spine(start_date, end_date) -%}
+select cast(dateadd(day, row_number() over (order by seq4()) - 1, cast('{{ start_date }}' as date)) as date)
+    as date_day
+from table(generator(rowcount => 36600))
+qualify date_day <= cast('{{ end_date }}' as date)
+{%- endmacro %}
+""",
 }
 
 _BODY_NODES = (
