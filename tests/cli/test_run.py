@@ -96,6 +96,11 @@ def test_a_failing_blocking_test_keeps_the_last_certified_data_and_blocks_downst
         line for line in second.stdout.splitlines() if "FAIL physician.physician.npi:unique" in line
     )
     assert re.search(r"observed 5, expected = 0; sample: npi=\d{10} \(6 rows\)$", unique), unique
+    log = max((seeded / ".dagmesh" / "logs").glob("run-*.log"))  # the failure log says it too
+    assert re.search(
+        r"FAIL physician\.physician\.npi:unique observed 5, .*; sample: npi=\d{10} \(6 rows\)",
+        log.read_text(),
+    )
 
     with warehouse(seeded) as con:
         after = con.execute("SELECT * FROM physician.physician ORDER BY physician_id").fetchall()
