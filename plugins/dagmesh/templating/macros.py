@@ -136,6 +136,19 @@ def library(files: dict[str, str], variables: dict[str, Any]) -> Library:
 
 
 def _check_file(text: str) -> tuple[list[SqlProblem], dict[str, nodes.Macro]]:
+    problems, defined = _checked_file(text)
+    return list(problems), dict(defined)
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_file(text: str) -> tuple[tuple[SqlProblem, ...], dict[str, nodes.Macro]]:
+    """A macro file's problems and macros (cached by text: the built-in ones are read for
+    every project loaded, at every DAG parse)."""
+    found, defined = _parse_file(text)
+    return tuple(found), defined
+
+
+def _parse_file(text: str) -> tuple[list[SqlProblem], dict[str, nodes.Macro]]:
     try:
         tree = _PARSER.parse(text)
     except jinja2.TemplateSyntaxError as exc:
