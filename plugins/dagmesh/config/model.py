@@ -566,30 +566,6 @@ def _sql_path(value: Any) -> str:
 SqlPath = Annotated[str, Check(_sql_path, {"type": "string", "pattern": r"^[^/\\].*\.sql$"})]
 
 
-class Model(Located):
-    """One SQL file of the domain, built as a table in the build schema."""
-
-    kind = "model"
-    shorthand = "name"
-
-    name: Identifier
-    #: Defaults to ``<domain>/<name>.sql``.
-    sql: SqlPath = ""
-    materialized: Annotated[str, choice(("table", "incremental"))] = "table"
-    unique_key: Annotated[tuple[Identifier, ...], OneOrMany()] = ()
-    description: Text = ""
-    #: Column tests of a model that is not a port (a port's are on its columns).
-    columns: dict[ColumnName, ModelColumn] = {}
-
-    @model_validator(mode="after")
-    def _merge_key(self) -> Model:
-        if self.materialized == "incremental" and not self.unique_key:
-            raise problem(f"incremental model '{self.name}' needs a unique_key to merge on")
-        if self.unique_key and self.materialized != "incremental":
-            raise problem("unique_key only applies to incremental models")
-        return self
-
-
 class TestOptions(Located):
     """``{not_null: {severity: warn}}``: the options of a test that takes no values."""
 
@@ -750,6 +726,30 @@ class ModelColumn(Located):
     @property
     def name(self) -> str:
         return self.name_in_config
+
+
+class Model(Located):
+    """One SQL file of the domain, built as a table in the build schema."""
+
+    kind = "model"
+    shorthand = "name"
+
+    name: Identifier
+    #: Defaults to ``<domain>/<name>.sql``.
+    sql: SqlPath = ""
+    materialized: Annotated[str, choice(("table", "incremental"))] = "table"
+    unique_key: Annotated[tuple[Identifier, ...], OneOrMany()] = ()
+    description: Text = ""
+    #: Column tests of a model that is not a port (a port's are on its columns).
+    columns: dict[ColumnName, ModelColumn] = {}
+
+    @model_validator(mode="after")
+    def _merge_key(self) -> Model:
+        if self.materialized == "incremental" and not self.unique_key:
+            raise problem(f"incremental model '{self.name}' needs a unique_key to merge on")
+        if self.unique_key and self.materialized != "incremental":
+            raise problem("unique_key only applies to incremental models")
+        return self
 
 
 class Column(Located):
