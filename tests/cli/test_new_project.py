@@ -171,3 +171,19 @@ def test_a_source_can_be_a_table_of_another_duckdb_database(tmp_path: Path) -> N
     assert loaded.returncode == 0, loaded.stderr
     assert re.search(r"RAW\.SHOP\.CUSTOMERS\s+60 rows\s+from data/extract\.duckdb", loaded.stdout)
     assert dagmesh("validate", project=project).returncode == 0
+
+
+def test_a_source_database_is_copied_only_from_a_base_table_never_a_view(tmp_path: Path) -> None:
+    assert subprocess.run([DAGMESH, "init", "shop"], cwd=tmp_path, capture_output=True).returncode == 0
+    project = tmp_path / "shop"
+    (tmp_path / "secret.txt").write_text("not the mesh's\n")
+    with duckdb.connect(
+        str(project / "data" / "extract.duckdb")
+    ) as con:  # a view reading outside the project
+        con.execute("CREATE SCHEMA shop")
+        con.execute(f"CREATE VIEW shop.customers AS SELECT * FROM read_text('{tmp_path / 'secret.txt'}')")
+    config = project / "dag_configs" / "mastered" / "customers.yaml"
+    config.write_text(config.read_text().replace("path: data/customers.csv", "path: data/extract.duckdb"))
+    loaded = dagmesh("load", "customers", project=project)
+    assert loaded.returncode == 1 and "Traceback" not in loaded.stderr
+    assert "extract.duckdb has a view shop.customers: a source copies a table" in loaded.stderr

@@ -176,10 +176,19 @@ class DuckDBEngine(Engine):
                 return int(session.query(sql.count_rows(target))[0][0])
             if len(files) != 1:
                 raise WarehouseError(f"{table} names {len(files)} DuckDB databases; name one")
-            # An attached database (read-only): its table SCHEMA.TABLE, as the source names it.
+            # An attached database (read-only): its table SCHEMA.TABLE, as the source names it. It
+            # arrives like any file of a pull request, so only a base table is copied (a view could
+            # read anything) and, once it is attached, this connection reaches no other file.
             _, schema, name = table.lower().split(".")
             session.execute(sql.attach(str(files[0]), ATTACHED_ALIAS, read_only=True))
             try:
+                kinds = session.query(sql.table_kind(ATTACHED_ALIAS, schema, name))
+                if [str(k) for (k,) in kinds] != ["BASE TABLE"]:
+                    found = "a view" if kinds else "no such table"
+                    raise WarehouseError(
+                        f"{files[0].name} has {found} {schema}.{name}: a source copies a table"
+                    )
+                session.execute(sql.no_external_access())
                 with session.transaction():
                     session.execute(sql.create_schema(target.schema_relation))
                     attached = Relation(schema, name, ATTACHED_ALIAS)

@@ -542,6 +542,18 @@ def attach(path: str, alias: str, read_only: bool = False) -> exp.Expr:
     return exp.Attach(this=exp.alias_(exp.Literal.string(path), identifier(alias)), expressions=options)
 
 
+def table_kind(catalog: str, schema: str, table: str) -> exp.Select:
+    """``BASE TABLE`` or ``VIEW``: what ``catalog.schema.table`` is (no row: it does not exist)."""
+    where = equals({"table_catalog": catalog, "table_schema": schema, "table_name": table})
+    return select(information_schema(None, "tables"), ["table_type"], where)
+
+
+def no_external_access() -> exp.Expr:
+    """DuckDB: from here on this connection reads and writes no file but its own databases."""
+    setting = exp.SetItem(this=exp.EQ(this=exp.Var(this="enable_external_access"), expression=exp.false()))
+    return exp.Set(expressions=[setting])
+
+
 def copy_database(source: str, target: str) -> Statement:
     """DuckDB: every schema and table of one attached database into another."""
     return Statement(("COPY", "FROM", "DATABASE", Relation(source), "TO", Relation(target)))
