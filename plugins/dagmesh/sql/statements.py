@@ -563,6 +563,23 @@ def detach(alias: str) -> exp.Expr:
     return exp.Detach(this=identifier(alias))
 
 
+def attach_in_memory(alias: str) -> exp.Expr:
+    """DuckDB: a new, empty in-memory database named ``alias``."""
+    return exp.Attach(this=exp.alias_(exp.Literal.string(":memory:"), identifier(alias)))
+
+
+def use(catalog: str) -> exp.Expr:
+    """DuckDB: make ``catalog`` the default database of the connection."""
+    return exp.Use(this=exp.Table(this=identifier(catalog)))
+
+
+def catalog_columns() -> exp.Select:
+    """Every column of the current database: ``schema, table, column, type``."""
+    where = column("table_catalog").eq(exp.CurrentDatabase())
+    names = ["table_schema", "table_name", "column_name", "data_type"]
+    return select(information_schema(None, "columns"), names, where)
+
+
 def duckdb_settings() -> list[exp.Expr]:
     """What every DuckDB session sets: sqlglot writes lambdas (``x -> ...``) in the arrow
     form DuckDB 2 accepts only when asked to."""

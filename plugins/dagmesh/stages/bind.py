@@ -45,13 +45,43 @@ def bind_problems(analysis: MeshAnalysis, names: list[str] | None = None) -> lis
     domains = [
         d for n in (names if names is not None else analysis.buildable()) if (d := project.domains.get(n))
     ]
-    if not domains:
+    for domain in domains:
+        problems += _freshness_problems(domain)
+    bindable = [d for d in domains if _anything_to_bind(analysis, d)]
+    if not bindable:  # nothing declares enough to bind: no DuckDB at all
         return problems
     with _connection() as connection:
-        for index, domain in enumerate(domains):
+        for index, domain in enumerate(bindable):
             with _catalog(connection, index):
                 problems += _bind_domain(analysis, engine, domain, connection)
     return problems
+
+
+def _freshness_problems(domain: Domain) -> list[ConfigError]:
+    """A freshness column must be one of the source's declared columns (when it declares them)."""
+    problems = []
+    for source in domain.sources.values():
+        freshness = source.freshness
+        if source.columns and freshness is not None and freshness.column not in source.columns:
+            message = f"freshness column '{freshness.column}' is not one of the source's declared columns"
+            problems.append(ConfigError.at(freshness.where("column"), message))
+    return problems
+
+
+def _anything_to_bind(analysis: MeshAnalysis, domain: Domain) -> bool:
+    """Whether some model reads only what the configs declare (so the catalog is worth making)."""
+    project = analysis.project
+    known = {f"source:{n}" for n, s in domain.sources.items() if s.columns}
+    for consume in domain.consumes:
+        upstream = project.domains.get(consume.port.domain)
+        if upstream is not None and consume.port.port in upstream.outputs:
+            known.add(f"port:{consume.port}")
+    for name in analysis.model_order[domain.name]:
+        model = domain.model(name)
+        text = project.read_sql(model.sql) if model else None
+        if text is not None and _reads_only(text, known):
+            return True
+    return False
 
 
 @contextmanager
@@ -71,13 +101,13 @@ def _connection() -> Iterator[Any]:
 def _catalog(connection: Any, index: int) -> Iterator[None]:
     """A fresh, empty in-memory database for one domain, the default while it is bound."""
     name = f"bind_{index}"
-    connection.execute(f"ATTACH ':memory:' AS {name}")
-    connection.execute(f"USE {name}")
+    connection.execute(sql.render(sql.attach_in_memory(name), "duckdb"))
+    connection.execute(sql.render(sql.use(name), "duckdb"))
     try:
         yield
     finally:
-        connection.execute("USE memory")
-        connection.execute(f"DETACH {name}")
+        connection.execute(sql.render(sql.use("memory"), "duckdb"))
+        connection.execute(sql.render(sql.detach(name), "duckdb"))
 
 
 def _bind_domain(
@@ -93,17 +123,9 @@ def _bind_domain(
         if port is not None and _create(connection, engine.port_relation(consume.port), columns):
             known.add(f"port:{consume.port}")
     for name, source in domain.sources.items():
-        if source.columns:
-            if _create(connection, engine.source_relation(source.table), list(source.columns.items())):
-                known.add(f"source:{name}")
-            freshness = source.freshness
-            if freshness is not None and freshness.column not in source.columns:
-                problems.append(
-                    ConfigError.at(
-                        freshness.where("column"),
-                        f"freshness column '{freshness.column}' is not one of the source's declared columns",
-                    )
-                )
+        columns = list(source.columns.items())
+        if columns and _create(connection, engine.source_relation(source.table), columns):
+            known.add(f"source:{name}")
     relations = DomainRelations(engine, domain)
     connection.execute(sql.render(sql.create_schema(engine.build_schema(domain.name)), "duckdb"))
     for model in (m for name in analysis.model_order[domain.name] if (m := domain.model(name))):
@@ -283,10 +305,7 @@ def _join_problems(connection: Any, query: exp.Query, display: str, text: str) -
     if not any(join.args.get("on") is not None for join in query.find_all(exp.Join)):
         return []
     schema: dict[str, object] = {}
-    listing = (
-        "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_catalog = current_database()"
-    )
+    listing = sql.render(sql.catalog_columns(), "duckdb")
     for schema_name, table, column, data_type in connection.execute(listing).fetchall():
         tables = schema.setdefault(schema_name, {})
         assert isinstance(tables, dict)
