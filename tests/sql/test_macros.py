@@ -117,13 +117,6 @@ def test_a_broken_macro_file_is_an_error_and_its_callers_are_not_loaded(shop: Pa
     assert any(p.startswith(f"{ORDERS}:7:8: error: unknown function 'cents_to_dollars()'") for p in problems)
 
 
-@pytest.mark.e2e
-def test_a_project_using_macros_and_vars_runs_and_certifies(shop: Path) -> None:
-    assert dagmesh("load", project=shop).returncode == 0
-    done = dagmesh("run", project=shop)
-    assert done.returncode == 0 and "2/2 domains certified" in done.stdout, done.stdout + done.stderr
-
-
 def test_the_built_in_date_spine_is_one_row_per_day_on_duckdb() -> None:
     import duckdb
 
