@@ -187,3 +187,15 @@ def test_a_source_database_is_copied_only_from_a_base_table_never_a_view(tmp_pat
     loaded = dagmesh("load", "customers", project=project)
     assert loaded.returncode == 1 and "Traceback" not in loaded.stderr
     assert "extract.duckdb has a view shop.customers: a source copies a table" in loaded.stderr
+
+
+def test_a_source_path_that_is_not_a_usable_pattern_is_a_located_error(tmp_path: Path) -> None:
+    assert subprocess.run([DAGMESH, "init", "shop"], cwd=tmp_path, capture_output=True).returncode == 0
+    project = tmp_path / "shop"
+    config = project / "dag_configs" / "mastered" / "customers.yaml"
+    config.write_text(config.read_text().replace("path: data/customers.csv", "path: data/**x.csv"))
+    for command in ("validate", "load"):
+        done = dagmesh(command, project=project)
+        assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr, command
+        assert "dag_configs/mastered/customers.yaml:" in done.stdout + done.stderr
+        assert "'data/**x.csv' is not a usable file pattern" in done.stdout + done.stderr

@@ -176,7 +176,11 @@ def data_files(root: Path, pattern: str) -> list[Path]:
     symbolic links followed, must be inside the project."""
     top = root.resolve()
     found = []
-    for match in sorted(top.glob(pattern)):
+    try:
+        matches = sorted(top.glob(pattern))
+    except ValueError as exc:  # e.g. '**' inside a path component
+        raise DataFilesError(f"'{pattern}' is not a usable file pattern: {exc}") from exc
+    for match in matches:
         real = match.resolve()
         if not real.is_relative_to(top):
             raise DataFilesError(f"{match.relative_to(top)} leads outside the project")
