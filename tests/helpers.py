@@ -151,3 +151,11 @@ def mesh_of(environments: dict[str, dict[str, Any]], name: str = "m") -> Any:
     mesh = Mesh.model_validate({"mesh": name, "environments": environments})
     locate(mesh, None, Location("mesh.yaml"))
     return mesh
+
+
+def edit(project: Path, relative: str, old: str, new: str) -> None:
+    """Replace the first ``old`` (which must be there) in a project file."""
+    path = project / relative
+    text = path.read_text()
+    assert old in text, (relative, old)
+    path.write_text(text.replace(old, new, 1))

@@ -11,7 +11,7 @@ import pytest
 
 from tests.airflow.test_dag_runs import domain_dag
 from tests.airflow.test_dagbag import DOMAINS
-from tests.airflow.test_isolation import edit
+from tests.helpers import edit
 from tests.support.dag_processor import DagProcessor
 
 pytestmark = pytest.mark.e2e

@@ -12,15 +12,8 @@ import pytest
 from dagmesh.airflow.runtime import build_context
 from dagmesh.stages.context import StageFailure
 from tests.airflow.test_dagbag import DOMAINS, load_dagbag
-from tests.helpers import certify_domain, dagmesh
+from tests.helpers import certify_domain, dagmesh, edit
 from tests.support.dag_processor import DagProcessor
-
-
-def edit(project: Path, relative: str, old: str, new: str) -> None:
-    path = project / relative
-    text = path.read_text()
-    assert old in text, (relative, old)
-    path.write_text(text.replace(old, new, 1))
 
 
 def the_import_error(bag: Any, dag_file: str) -> str:

@@ -27,8 +27,7 @@ import pytest
 
 from dagmesh.cli.local_airflow import LocalAirflow, free_port, port_is_free
 from dagmesh.mesh.schedules import aligned_upstream_tick
-from tests.airflow.test_isolation import edit
-from tests.helpers import REPO, copy_example, dagmesh
+from tests.helpers import REPO, copy_example, dagmesh, edit
 
 pytestmark = pytest.mark.e2e
 

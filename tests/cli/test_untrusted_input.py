@@ -14,14 +14,7 @@ import pytest
 
 from dagmesh.stages import test as test_stage
 from dagmesh.stages.context import StageFailure
-from tests.helpers import REPO, build_until_tests, certify_domain, dagmesh, stage_context
-
-
-def edit(project: Path, relative: str, old: str, new: str) -> None:
-    path = project / relative
-    text = path.read_text()
-    assert old in text, (relative, old)
-    path.write_text(text.replace(old, new, 1))
+from tests.helpers import REPO, build_until_tests, certify_domain, dagmesh, edit, stage_context
 
 
 def errors(done: object) -> list[str]:

@@ -13,14 +13,7 @@ import pytest
 
 from dagmesh.config.project import load_project
 from dagmesh.mesh.validation import validate
-from tests.helpers import REPO, dagmesh
-
-
-def edit(project: Path, relative: str, old: str, new: str) -> None:
-    path = project / relative
-    text = path.read_text()
-    assert old in text, (relative, old)
-    path.write_text(text.replace(old, new, 1))
+from tests.helpers import REPO, dagmesh, edit
 
 
 def problems(project: Path) -> list[str]:

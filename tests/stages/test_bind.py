@@ -15,7 +15,7 @@ import pytest
 from dagmesh.config.project import load_project
 from dagmesh.mesh.analysis import analyze
 from dagmesh.stages.bind import bind_problems
-from tests.helpers import REPO
+from tests.helpers import REPO, edit
 
 ORDERS = "sql/customer_orders/orders.sql"
 TOTALS = "sql/customer_orders/customer_totals.sql"
@@ -31,13 +31,6 @@ def shop(tmp_path: Path) -> Path:
     )
     assert done.returncode == 0, done.stderr
     return tmp_path / "shop"
-
-
-def edit(project: Path, relative: str, old: str, new: str) -> None:
-    path = project / relative
-    text = path.read_text()
-    assert old in text, (relative, old)
-    path.write_text(text.replace(old, new, 1))
 
 
 def problems(project: Path) -> list[str]:

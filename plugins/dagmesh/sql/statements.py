@@ -321,20 +321,25 @@ def measure(what: Measure, listing: exp.Expr | None = None, parents: Parents | N
     if what.kind == "key_violations":
         nulls = _count_if(exp.or_(*[c.is_(exp.null()) for c in columns]))
         return exp.Add(this=nulls, expression=_duplicates(columns))
-    if what.kind == "not_in":
-        outside = exp.not_(columns[0].isin(*[literal(v) for v in what.values]))
-        return _count_if(exp.and_(exp.not_(columns[0].is_(exp.null())), outside))
-    if what.kind == "outside":
-        bounds: list[exp.Expr] = []
-        if what.low is not None:
-            bounds.append(exp.LT(this=columns[0], expression=literal(what.low)))
-        if what.high is not None:
-            bounds.append(exp.GT(this=columns[0], expression=literal(what.high)))
-        return _count_if(exp.or_(*bounds))
+    if what.kind in ("not_in", "outside"):
+        return _count_if(_offending_value(columns[0], what))
     if what.kind == "violations":
         return _count_if(exp.not_(exp.paren(condition(what.condition, what.columns))))
     assert what.kind == "contract" and listing is not None
     return listing
+
+
+def _offending_value(value: exp.Column, what: Measure) -> exp.Expr:
+    """A value an ``accepted_values`` (``not_in``) or ``range`` (``outside``) check counts."""
+    if what.kind == "not_in":
+        outside = exp.not_(value.isin(*[literal(v) for v in what.values]))
+        return exp.and_(exp.not_(value.is_(exp.null())), outside)
+    bounds: list[exp.Expr] = []
+    if what.low is not None:
+        bounds.append(exp.LT(this=value, expression=literal(what.low)))
+    if what.high is not None:
+        bounds.append(exp.GT(this=value, expression=literal(what.high)))
+    return exp.or_(*bounds)
 
 
 def _orphan(value: exp.Column, what: Measure, parents: Parents | None) -> exp.Expr:
@@ -409,16 +414,8 @@ def sample_query(
     if what.kind == "key_violations":
         nulls = exp.or_(*[c.is_(exp.null()) for c in columns])
         return values(None, exp.or_(exp.GT(this=count, expression=exp.Literal.number(1)), nulls))
-    if what.kind == "not_in":
-        outside = exp.not_(columns[0].isin(*[literal(v) for v in what.values]))
-        return values(exp.and_(exp.not_(columns[0].is_(exp.null())), outside))
-    if what.kind == "outside":
-        bounds: list[exp.Expr] = []
-        if what.low is not None:
-            bounds.append(exp.LT(this=columns[0], expression=literal(what.low)))
-        if what.high is not None:
-            bounds.append(exp.GT(this=columns[0], expression=literal(what.high)))
-        return values(exp.or_(*bounds))
+    if what.kind in ("not_in", "outside"):
+        return values(_offending_value(columns[0], what))
     if what.kind == "orphans":
         return values(_orphan(columns[0], what, parents))
     if what.kind == "nulls":

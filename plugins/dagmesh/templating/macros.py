@@ -27,7 +27,7 @@ from typing import Any
 import jinja2
 from jinja2 import nodes
 
-from dagmesh.templating.template import FUNCTIONS, MAX_RENDERED_CHARS, SqlProblem, sandbox
+from dagmesh.templating.template import ALLOWED_NODES, FUNCTIONS, MAX_RENDERED_CHARS, SqlProblem, sandbox
 
 #: The folder of a project's macros, relative to its root.
 MACRO_DIR = "macros"
@@ -57,21 +57,8 @@ qualify date_day <= cast('{{ end_date }}' as date)
 """,
 }
 
-_BODY_NODES = (
-    nodes.Output,
-    nodes.TemplateData,
-    nodes.Const,
-    nodes.Name,
-    nodes.Call,
-    nodes.If,
-    nodes.Not,
-    nodes.And,
-    nodes.Or,
-    nodes.CondExpr,
-    nodes.Compare,
-    nodes.Operand,
-    nodes.Concat,
-)
+#: A macro body may hold what model SQL may (a template's root aside), and ``~``.
+_BODY_NODES = (*(n for n in ALLOWED_NODES if n is not nodes.Template), nodes.Concat)
 _PARSER = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 

@@ -36,7 +36,7 @@ MAX_TEMPLATE_CHARS = 1_000_000
 MAX_RENDERED_CHARS = 10_000_000
 
 #: The parse-tree nodes a template may contain; anything else is a located problem.
-_ALLOWED = (
+ALLOWED_NODES = (
     nodes.Template,
     nodes.Output,
     nodes.TemplateData,
@@ -191,7 +191,7 @@ class _Walk:
         return match.start() + 1
 
     def visit(self, node: nodes.Node) -> None:
-        if not isinstance(node, _ALLOWED):
+        if not isinstance(node, ALLOWED_NODES):
             message = _NOT_ALLOWED.get(type(node), f"'{type(node).__name__}' is not allowed in dagmesh SQL")
             self.problem(node, message + _HINT, _word(node))
             return
