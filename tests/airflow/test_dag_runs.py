@@ -151,7 +151,7 @@ def test_a_failed_test_reads_as_a_verdict_in_the_one_task_that_fails(seeded: Pat
     with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb")) as con:
         con.execute(PLANT_DUPLICATE_NPIS)
 
-    done = dagmesh("run", "physician", project=seeded)
+    done = dagmesh("run", "--airflow", "physician", project=seeded)
 
     assert done.returncode == 1
     assert "NOT certified (v1 stays published)" in done.stdout

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -12,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dagmesh.registry.store import TABLES
 from tests.helpers import PLANT_DUPLICATE_NPIS, REPO, dagmesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
@@ -179,23 +182,31 @@ def read_until(process: subprocess.Popen[str], text: str, timeout: float = 120) 
 
 
 def test_sigterm_stops_a_run_cleanly_before_its_next_domain(seeded: Path) -> None:
-    running = start_run(seeded)
-    read_until(running, "✓ check_inputs.sources")
-    started = time.monotonic()
+    lock = seeded / ".dagmesh" / "locks" / "dev" / "physician.lock"
+    lock.parent.mkdir(parents=True)
+    with lock.open("w") as held:  # another run has physician: this run's physician build waits
+        fcntl.flock(held, fcntl.LOCK_EX)
+        running = start_run(seeded)
+        read_until(running, "waiting for another dagmesh run of physician")
+        started = time.monotonic()
 
-    running.send_signal(signal.SIGTERM)
+        running.send_signal(signal.SIGTERM)
 
-    out, err = running.communicate(timeout=60)
+        out, err = running.communicate(timeout=60)
     assert running.returncode == 143, out + err
     assert time.monotonic() - started < 30
     assert "dagmesh run: terminated" in err
-    assert "[2/6]" not in out  # it did not go on to the next domain
+    assert "[4/6]" not in out  # nothing downstream of physician started
     assert "Traceback" not in err
+    with warehouse(seeded) as con:
+        states = dict(con.execute("SELECT domain, state FROM mesh_meta.builds").fetchall())
+    assert "physician" not in states  # it never started building
+    assert set(states) <= {"payer", "product"} and "running" not in states.values()
 
 
 def test_a_killed_runs_build_is_marked_abandoned_by_the_next_run(seeded: Path) -> None:
     running = start_run(seeded, "product")
-    read_until(running, "✓ check_inputs.sources")
+    read_until(running, "✓ product: check_inputs.sources")
     running.send_signal(signal.SIGKILL)  # no chance to clean up: the build stays "running"
     running.wait()
 
@@ -207,7 +218,7 @@ def test_a_killed_runs_build_is_marked_abandoned_by_the_next_run(seeded: Path) -
 
 
 def test_two_runs_of_one_domain_take_turns_and_say_what_they_wait_for(seeded: Path) -> None:
-    first = start_run(seeded, "product")
+    first = start_run(seeded, "--airflow", "product")  # the slower path: the second run meets it
     read_until(first, "[1/1] product")
     second = start_run(seeded, "product")
 
@@ -254,3 +265,56 @@ def test_a_run_waiting_for_consistent_inputs_says_what_it_waits_for_and_until_wh
     assert waits and all(" until " in line and "UTC" in line for line in waits)
     assert "payer_dw was built from physician v1, physician_dw was built from physician v2" in waits[0]
     assert "NOT certified" in done.stdout and "consistency.max_wait is 4s" in done.stdout
+
+
+#: What differs between two runs of the same build by nature: ids, run ids, clocks, durations.
+VARYING = {"build_id", "upstream_build_id", "triggered_by_build_id", "run_id", "logical_date", "seconds"}
+#: ... and a source's age, measured when its freshness is checked.
+MEASURED_AT_RUN_TIME = {"observed": "CASE WHEN test LIKE 'freshness%' THEN 'age' ELSE observed END"}
+BUILD_ID = re.compile(r"\b([a-z_]+)-[0-9a-f]{12}\b")
+
+
+def registry_records(project: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every registry table's rows without what varies from run to run (ids in messages masked)."""
+    records = {}
+    with warehouse(project) as con:
+        for table, columns in TABLES.items():
+            kept = [n for n, kind in columns if n not in VARYING and kind != "TIMESTAMP"]
+            selected = [MEASURED_AT_RUN_TIME.get(n, n) if table == "test_results" else n for n in kept]
+            rows = con.execute(f"SELECT {', '.join(selected)} FROM mesh_meta.{table}").fetchall()
+            masked = [
+                tuple(BUILD_ID.sub(r"\1-<build>", v) if isinstance(v, str) else v for v in r) for r in rows
+            ]
+            records[table] = sorted(masked, key=repr)
+    return records
+
+
+def published_rows(project: Path) -> dict[str, int]:
+    with warehouse(project) as con:
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema NOT LIKE 'raw_%' AND table_schema NOT LIKE '%__build' "
+            "AND table_schema <> 'mesh_meta'"
+        ).fetchall()
+        return {f"{s}.{t}": con.execute(f'SELECT COUNT(*) FROM "{s}"."{t}"').fetchone()[0] for s, t in tables}
+
+
+def test_run_and_run_airflow_record_the_same_builds_publish_the_same_rows_and_exit_alike(
+    seeded: Path,
+) -> None:
+    through_airflow = seeded.parent / "through_airflow"
+    shutil.copytree(seeded, through_airflow, symlinks=True)  # the same raw data in both
+
+    for step in ("certify everything", "a duplicated NPI fails physician"):
+        if step != "certify everything":
+            for project in (seeded, through_airflow):
+                with warehouse(project) as con:
+                    con.execute(PLANT_DUPLICATE_NPIS)
+        direct = dagmesh("run", project=seeded)
+        airflow = dagmesh("run", "--airflow", project=through_airflow)
+
+        assert direct.returncode == airflow.returncode, step + direct.stdout + airflow.stdout
+        assert summary(direct.stdout) == summary(airflow.stdout), step
+        assert registry_records(seeded) == registry_records(through_airflow), step
+        assert published_rows(seeded) == published_rows(through_airflow), step
+    assert direct.returncode == 1 and summary(direct.stdout)["physician"] == "failed"

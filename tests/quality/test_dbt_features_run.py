@@ -43,8 +43,8 @@ def test_macros_vars_relationships_and_model_tests_in_one_run(shop: Path) -> Non
     done = dagmesh("run", project=shop)
 
     assert done.returncode == 1 and "1/2 domains certified" in done.stdout, done.stdout + done.stderr
-    assert "✓ build.orders" in done.stdout  # the macro and the var expanded into SQL that runs
-    assert "✓ test.big_orders" in done.stdout  # the model's own test task measured; certify judged
+    assert "✓ customer_orders: build.orders" in done.stdout  # the macro and the var expanded into SQL
+    assert "✓ customer_orders: test.big_orders" in done.stdout  # the model's own test measured
     failed = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("FAIL ")]
     assert len(failed) == 2, failed
     assert failed[0].startswith("FAIL customer_orders.big_orders.amount:range observed ")

@@ -24,7 +24,6 @@ from airflow.sdk import (
     CronTriggerTimetable,
     Param,
     TaskGroup,
-    chain,
 )
 
 from dagmesh.airflow.operators import (
@@ -42,6 +41,7 @@ from dagmesh.config.model import AssetCondition, Domain, Mesh, PortRef
 from dagmesh.mesh.analysis import MeshAnalysis
 from dagmesh.mesh.graph import Edge
 from dagmesh.mesh.schedules import human
+from dagmesh.stages.tasks import GROUPS, StageTask, domain_tasks
 
 
 def port_asset(mesh: str, port: PortRef) -> Asset:
@@ -84,61 +84,45 @@ def build_dag(analysis: MeshAnalysis, domain: Domain, pool: str | None) -> DAG:
     )
     common: dict[str, Any] = {"project_dir": str(project.root), "domain": domain.name}
     warehouse: dict[str, Any] = {**common, **({"pool": pool} if pool else {})}
+    assets = {name: port_asset(mesh.name, PortRef(domain.name, name)) for name in domain.outputs}
+    plan = domain_tasks(domain, analysis.model_order[domain.name], analysis.model_refs[domain.name])
     with dag:
-        stages: list[Any] = []
         sensor_edges = [e for e in edges if e.via == "sensor"]
+        wait = None
         if sensor_edges:
             with TaskGroup(
                 "wait_for_upstream", tooltip="Wait until cron-scheduled upstreams certified this period"
             ) as wait:
                 _sensors(mesh, str(project.root), sensor_edges)
-            stages.append(wait)
-        with TaskGroup(
-            "check_inputs", tooltip="Sources fresh; upstream ports certified and consistent"
-        ) as check:
-            checks: list[BaseOperator] = []
-            if domain.sources or not domain.consumes:
-                checks.append(CheckSourcesOperator(task_id="sources", opens_build=True, **warehouse))
-            if domain.consumes:
-                checks.append(
-                    ResolveUpstreamsOperator(task_id="upstreams", opens_build=not checks, **warehouse)
-                )
-            chain(*checks)
-        stages.append(check)
-        with TaskGroup("build", tooltip="Models, in ref() order, into the build schema") as build:
-            prepare = PrepareBuildOperator(task_id="prepare", **warehouse)
-            models = {
-                name: BuildModelOperator(task_id=name, model=name, **warehouse)
-                for name in analysis.model_order[domain.name]
-            }
-            for name, task in models.items():
-                upstream_models = analysis.model_refs[domain.name].get(name, [])
-                for dependency in upstream_models:
-                    models[dependency] >> task
-                if not upstream_models:
-                    prepare >> task
-        stages.append(build)
-        with TaskGroup("test", tooltip="Standard pack, column, port and custom SQL tests") as test:
-            for port in domain.outputs:
-                PortChecksOperator(task_id=port, port=port, **warehouse)
-            for model in domain.models:  # column tests of models that are not ports
-                if model.columns and model.name not in domain.outputs:
-                    PortChecksOperator(task_id=model.name, port=model.name, **warehouse)
-            for custom in domain.tests:
-                CustomCheckOperator(task_id=custom.name, test=custom.name, **warehouse)
-        stages.append(test)
-        with TaskGroup("certify", tooltip="Gate, atomic publish, Asset events") as certify:
-            CertifyOperator(
-                task_id="publish",
-                port_assets={
-                    name: port_asset(mesh.name, PortRef(domain.name, name)) for name in domain.outputs
-                },
-                retries=0,
-                **warehouse,
-            )
-        stages.append(certify)
-        chain(*stages)
+        groups = {name: TaskGroup(name, tooltip=tooltip) for name, tooltip in GROUPS.items()}
+        operators: dict[str, BaseOperator] = {}
+        for task in plan:
+            with groups[task.group]:
+                operator = _operator(task, assets, warehouse)
+            operators[task.task_id] = operator
+            for upstream in task.upstream:
+                operators[upstream] >> operator
+        if wait is not None:
+            wait >> groups["check_inputs"]
     return dag
+
+
+def _operator(task: StageTask, assets: dict[str, Asset], warehouse: dict[str, Any]) -> BaseOperator:
+    """The operator that runs ``task`` of the plan."""
+    name = task.name
+    if task.kind == "sources":
+        return CheckSourcesOperator(task_id=name, opens_build=task.opens_build, **warehouse)
+    if task.kind == "upstreams":
+        return ResolveUpstreamsOperator(task_id=name, opens_build=task.opens_build, **warehouse)
+    if task.kind == "prepare":
+        return PrepareBuildOperator(task_id=name, **warehouse)
+    if task.kind == "model":
+        return BuildModelOperator(task_id=name, model=name, **warehouse)
+    if task.kind == "checks":
+        return PortChecksOperator(task_id=name, port=name, **warehouse)
+    if task.kind == "custom":
+        return CustomCheckOperator(task_id=name, test=name, **warehouse)
+    return CertifyOperator(task_id=name, port_assets=assets, retries=0, **warehouse)
 
 
 def _schedule(mesh: Mesh, domain: Domain, edges: list[Edge]) -> Any:

@@ -20,11 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator, TriggerRule
 
-from dagmesh import progress
 from dagmesh.airflow.sensors import RUN_TIME
 from dagmesh.airflow.triggers import WaitTrigger
 from dagmesh.airflow.verdict import VERDICT_POLICY, Verdict
-from dagmesh.mesh.schedules import human
 
 if TYPE_CHECKING:  # the stages (and the SQL and warehouse code below them) load when a task runs
     from dagmesh.stages.context import BuildContext
@@ -106,39 +104,13 @@ class ResolveUpstreamsOperator(MeshStageOperator):
             inputs = check_inputs.resolve_upstreams(ctx, triggered)
         except check_inputs.InputsInconsistent as exc:
             since = waiting_since or utcnow()
-            waited = utcnow() - since
-            limits = ctx.mesh.consistency
-            with ctx.session("check_inputs") as session:
-                if waited >= limits.max_wait:
-                    raise ctx.fail(
-                        session,
-                        f"inconsistent inputs: {exc}; waited {human(waited)} (consistency.max_wait is "
-                        f"{human(limits.max_wait)}) for the lagging input to re-certify",
-                    ) from exc
-                ctx.registry.note(
-                    session, ctx.build_id, f"waiting since {since:%Y-%m-%d %H:%M:%S} UTC: {exc}"
-                )
-            progress.waiting(
-                f"the lagging input to re-certify ({exc}; {human(waited)} so far, "
-                f"checking every {human(limits.poll_interval)})",
-                until=since + limits.max_wait,
-            )
+            check_inputs.keep_waiting(ctx, exc, since)
             self.defer(
-                trigger=WaitTrigger(since.isoformat(), limits.poll_interval.total_seconds()),
+                trigger=WaitTrigger(since.isoformat(), ctx.mesh.consistency.poll_interval.total_seconds()),
                 method_name="check_again",
             )
         for item in inputs:
-            trigger = (
-                f", triggered by build {item.triggered_by_build_id}" if item.triggered_by_build_id else ""
-            )
-            self.log.info(
-                "reads %s from %s v%s (build %s%s)",
-                item.port,
-                item.upstream_domain,
-                item.upstream_version,
-                item.upstream_build_id,
-                trigger,
-            )
+            self.log.info("%s", check_inputs.reading(item))
         return {i.port: {"build_id": i.upstream_build_id, "version": i.upstream_version} for i in inputs}
 
     def check_again(self, context: Any, event: dict[str, Any] | None = None) -> Any:
@@ -220,15 +192,9 @@ class CustomCheckOperator(MeshStageOperator):
 
 def _report(operator: BaseOperator, summary: Any) -> dict[str, int]:
     """Log one line per check (failures as warnings), then what the results mean."""
-    for result in summary.results:
-        line = f"{result.status.upper():4} {result.line}"
-        (operator.log.info if result.passed else operator.log.warning)("%s", line)
-    (operator.log.warning if summary.blocking_failures else operator.log.info)("%s", summary.conclusion())
-    return {
-        "passed": sum(r.passed for r in summary.results),
-        "failed": len(summary.blocking_failures),
-        "warned": len(summary.warnings),
-    }
+    for ok, line in summary.log_lines():
+        (operator.log.info if ok else operator.log.warning)("%s", line)
+    return summary.counts()
 
 
 class CertifyOperator(MeshStageOperator):

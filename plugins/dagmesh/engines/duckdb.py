@@ -16,6 +16,7 @@ Differences from the base engine:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,18 @@ ATTACHED_ALIAS = "dagmesh_source"
 READ_WAIT_SECONDS = 2.0
 #: What a busy reader tells its caller to wait before asking again.
 RETRY_AFTER_SECONDS = 5
+
+
+#: Connections of one process to one file share a database instance, which closes with the last
+#: of them. Opening while another thread closes that last one races in DuckDB ("Unique file
+#: handle conflict"): threads of one process (`dagmesh run` builds domains at the same time)
+#: take turns to open and close.
+_OPEN_OR_CLOSE = threading.Lock()
+
+
+def _close(connection: Any) -> None:
+    with _OPEN_OR_CLOSE:
+        connection.close()
 
 
 class DuckDBSession(Session):
@@ -87,7 +100,7 @@ class DuckDBReader(Session):
         try:
             return DuckDBSession(connection).query_text(text)
         finally:
-            connection.close()
+            _close(connection)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -113,7 +126,7 @@ class DuckDBEngine(Engine):
             session.run_all(sql.duckdb_settings())
             yield session
         finally:
-            connection.close()
+            _close(connection)
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
@@ -132,7 +145,8 @@ class DuckDBEngine(Engine):
         delay, waited = 0.05, 0.0
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only)
+                with _OPEN_OR_CLOSE:
+                    return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as exc:
                 locked = "lock" in str(exc).lower()
                 if locked and read_only and time.monotonic() > deadline:

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from dagmesh import progress
 from dagmesh.clock import utcnow
 from dagmesh.engines.base import Session, WarehouseError
+from dagmesh.mesh.schedules import human
 from dagmesh.quality.checks import Check, CheckResult, Expectation, evaluate
 from dagmesh.registry.store import ResolvedInput
 from dagmesh.sql import statements as sql
@@ -222,6 +224,37 @@ def _resolve(
             )
         )
     return inputs, problems
+
+
+def reading(item: ResolvedInput) -> str:
+    """What a build reads from one upstream port, as its log says it."""
+    trigger = f", triggered by build {item.triggered_by_build_id}" if item.triggered_by_build_id else ""
+    return (
+        f"reads {item.port} from {item.upstream_domain} v{item.upstream_version} "
+        f"(build {item.upstream_build_id}{trigger})"
+    )
+
+
+def keep_waiting(ctx: BuildContext, inconsistent: InputsInconsistent, since: datetime) -> None:
+    """Record that this build waits (since ``since``) for a lagging input to re-certify and say so;
+    raise :class:`StageFailure` instead once ``consistency.max_wait`` has passed."""
+    waited = utcnow() - since
+    limits = ctx.mesh.consistency
+    with ctx.session("check_inputs") as session:
+        if waited >= limits.max_wait:
+            raise ctx.fail(
+                session,
+                f"inconsistent inputs: {inconsistent}; waited {human(waited)} (consistency.max_wait is "
+                f"{human(limits.max_wait)}) for the lagging input to re-certify",
+            ) from inconsistent
+        ctx.registry.note(
+            session, ctx.build_id, f"waiting since {since:%Y-%m-%d %H:%M:%S} UTC: {inconsistent}"
+        )
+    progress.waiting(
+        f"the lagging input to re-certify ({inconsistent}; {human(waited)} so far, "
+        f"checking every {human(limits.poll_interval)})",
+        until=since + limits.max_wait,
+    )
 
 
 def lineage_of(inputs: list[ResolvedInput]) -> dict[str, dict[str, int]]:

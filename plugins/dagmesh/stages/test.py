@@ -38,6 +38,18 @@ class CheckSummary:
     def warnings(self) -> list[CheckResult]:
         return [r for r in self.results if r.status == "warn"]
 
+    def counts(self) -> dict[str, int]:
+        return {
+            "passed": sum(r.passed for r in self.results),
+            "failed": len(self.blocking_failures),
+            "warned": len(self.warnings),
+        }
+
+    def log_lines(self) -> list[tuple[bool, str]]:
+        """One line per check, then what the results mean; each with whether it reads as fine."""
+        lines = [(r.passed, f"{r.status.upper():4} {r.line}") for r in self.results]
+        return [*lines, (not self.blocking_failures, self.conclusion())]
+
     def conclusion(self) -> str:
         failed, warned = len(self.blocking_failures), len(self.warnings)
         passed = sum(r.passed for r in self.results)

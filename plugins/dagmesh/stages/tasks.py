@@ -1,0 +1,87 @@
+"""The tasks of one domain's build and what each waits for, declared once.
+
+The Airflow DAG (:mod:`dagmesh.airflow.factory`) makes one operator of each task and
+the local runner (:mod:`dagmesh.stages.local`) calls the stage of each in turn; both
+read this plan, so a local run and an Airflow run do the same work in the same order::
+
+    check_inputs.sources >> check_inputs.upstreams
+      >> build.prepare >> build.<model> (in ref() order)
+      >> test.<port> | test.<model with column tests> | test.<custom test>
+      >> certify.publish   (runs whatever happened before it: it records the outcome)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from dagmesh.config.model import Domain
+
+Kind = Literal["sources", "upstreams", "prepare", "model", "checks", "custom", "certify"]
+Group = Literal["check_inputs", "build", "test", "certify"]
+
+#: The task groups, in the order a build goes through them, with what each is for.
+GROUPS: dict[Group, str] = {
+    "check_inputs": "Sources fresh; upstream ports certified and consistent",
+    "build": "Models, in ref() order, into the build schema",
+    "test": "Standard pack, column, port and custom SQL tests",
+    "certify": "Gate, atomic publish, Asset events",
+}
+
+
+@dataclass(frozen=True)
+class StageTask:
+    group: Group
+    #: The model, port, custom test or step the task is for (its id inside the group).
+    name: str
+    kind: Kind
+    #: Ids of the tasks that must have succeeded first (``certify`` only needs them done).
+    upstream: tuple[str, ...] = ()
+    #: The first task of a run records the build's start in the registry.
+    opens_build: bool = False
+
+    @property
+    def task_id(self) -> str:
+        return f"{self.group}.{self.name}"
+
+    @property
+    def runs_whatever_happened(self) -> bool:
+        """True for the gate: it records a failed build as not certified."""
+        return self.kind == "certify"
+
+
+def domain_tasks(
+    domain: Domain, model_order: Sequence[str], model_refs: Mapping[str, Sequence[str]]
+) -> list[StageTask]:
+    """Every task of a build of ``domain``, each after the tasks it waits for."""
+    tasks: list[StageTask] = []
+    if domain.sources or not domain.consumes:
+        tasks.append(StageTask("check_inputs", "sources", "sources", opens_build=True))
+    if domain.consumes:
+        after = tuple(t.task_id for t in tasks)
+        tasks.append(StageTask("check_inputs", "upstreams", "upstreams", after, opens_build=not tasks))
+    prepare = StageTask("build", "prepare", "prepare", (tasks[-1].task_id,))
+    tasks.append(prepare)
+    models = [
+        StageTask(
+            "build",
+            name,
+            "model",
+            tuple(f"build.{r}" for r in model_refs.get(name, ())) or (prepare.task_id,),
+        )
+        for name in model_order
+    ]
+    tasks += models
+    referenced = {u for m in models for u in m.upstream}
+    built = tuple(m.task_id for m in models if m.task_id not in referenced) or (prepare.task_id,)
+    tests = [StageTask("test", port, "checks", built) for port in domain.outputs]
+    tests += [
+        StageTask("test", model.name, "checks", built)
+        for model in domain.models
+        if model.columns and model.name not in domain.outputs
+    ]
+    tests += [StageTask("test", custom.name, "custom", built) for custom in domain.tests]
+    tasks += tests
+    tasks.append(StageTask("certify", "publish", "certify", tuple(t.task_id for t in tests) or built))
+    return tasks
