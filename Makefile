@@ -44,9 +44,13 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check plugins dags include tests bench
 	$(BIN)/mypy
 
-## DAG-parse time of the loader vs the same DAGs written by hand (10, 100, 1,000 domains).
+BENCH_SIZES ?= 100 1000 10000
+
+## DAG-parse time of the loader vs the same DAGs written by hand (100, 1,000, 10,000 domains),
+## then `dagmesh run` vs `dagmesh run --airflow` on the example (about 40 minutes on 2 cores).
 bench: $(INSTALLED)
-	$(BIN)/python bench/parse_bench.py 10 100 1000
+	$(BIN)/python bench/parse_bench.py $(BENCH_SIZES)
+	$(BIN)/python bench/run_bench.py $(SCALE)
 
 ## A local Airflow (UI on http://localhost:8080) running the example mesh; Ctrl-C stops it.
 airflow: $(INSTALLED)

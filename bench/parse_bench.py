@@ -1,6 +1,6 @@
 """``make bench``: DAG-parse time of the dagmesh loader against hand-written DAGs.
 
-For meshes of 10, 100 and 1,000 generated domains it measures, each in a fresh
+For meshes of 100, 1,000 and 10,000 generated domains it measures, each in a fresh
 Python process (Airflow and the operator classes already imported, as in a running
 DAG processor), the wall time of:
 
@@ -9,7 +9,9 @@ DAG processor), the wall time of:
   all of them in one file;
 * building a single DAG the way a worker does when it runs one task (Airflow's
   parsing context names the DAG), for the loader and for one hand-written file;
-* the loader once more with its parse cache disabled (the first parse after a change).
+* the loader once more with its parse cache disabled (the first parse after a change);
+* the slowest single file of each load (Airflow's per-file import timeout applies to it)
+  and the peak memory of the loading process.
 
 It first checks that both variants produce the same DAGs (ids, tasks, dependencies).
 The median of three runs after a warm-up run is reported, with bytecode caching
@@ -36,7 +38,7 @@ from meshgen import generate_mesh, write_hand_written  # noqa: E402
 from dagmesh.airflow.dag_files import apply_plan, plan_dag_files  # noqa: E402
 
 PROBE = r"""
-import json, os, sys, time
+import json, os, resource, sys, time
 from airflow.dag_processing.dagbag import DagBag
 import airflow.sdk, dagmesh.airflow.operators, dagmesh.airflow.sensors  # warm, as in a DAG processor
 start = time.perf_counter()
@@ -46,8 +48,10 @@ shape = {
     dag_id: sorted((t.task_id, sorted(t.upstream_task_ids)) for t in dag.tasks)
     for dag_id, dag in bag.dags.items()
 } if os.environ.get("BENCH_SHAPE") else None
+slowest = max((s.duration.total_seconds() for s in bag.dagbag_stats), default=0.0)
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "dags": len(bag.dags), "errors": len(bag.import_errors),
-                  "shape": shape}))
+                  "slowest_file": slowest, "peak_rss_mb": peak_mb, "shape": shape}))
 """
 
 
@@ -100,11 +104,13 @@ def main(sizes: list[int]) -> None:
                 assert ours["shape"] == theirs["shape"], f"the hand-written DAGs differ at size {size}"
             loader, result = median_seconds(project / "dags", env)
             assert result["dags"] == size and result["errors"] == 0, result
+            slowest, rss = result["slowest_file"], result["peak_rss_mb"]
             cold, _ = median_seconds(project / "dags", {**env, "DAGMESH_PARSE_CACHE": "0"}, runs=1)
             by_hand, result = median_seconds(hand, env)
             assert result["dags"] == size and result["errors"] == 0, result
             in_one, result = median_seconds(hand_one, env)
             assert result["dags"] == size and result["errors"] == 0, result
+            slowest_hand, rss_hand = result["slowest_file"], result["peak_rss_mb"]
             one = names[len(names) // 2]
             context = {
                 **env,
@@ -115,7 +121,21 @@ def main(sizes: list[int]) -> None:
             single, result = median_seconds(project / "dags" / "domains" / f"{one}.py", context)
             assert result["dags"] == 1, result
             single_hand, _ = median_seconds(hand / f"{one}.py", env)
-            rows.append((size, loader, cold, by_hand, in_one, single, single_hand))
+            rows.append(
+                (
+                    size,
+                    loader,
+                    cold,
+                    by_hand,
+                    in_one,
+                    single,
+                    single_hand,
+                    slowest,
+                    slowest_hand,
+                    rss,
+                    rss_hand,
+                )
+            )
             print(f"  {size:>5} domains measured", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -131,15 +151,18 @@ def main(sizes: list[int]) -> None:
         "loader, cold cache",
         "one DAG (parsing context)",
         "one hand-written DAG file",
+        "slowest loader file / the one hand-written file",
+        "peak RSS loader / one file",
     )
     print("| " + " | ".join(header) + " |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for size, loader, cold, by_hand, in_one, single, single_hand in rows:
+    print("|---:" * len(header) + "|")
+    for size, loader, cold, by_hand, in_one, single, single_hand, slow, slow_hand, rss, rss_hand in rows:
         print(
             f"| {size:,} | {loader:.2f} s | {in_one:.2f} s | {loader / in_one:.2f}x | {by_hand:.2f} s "
-            f"| {cold:.2f} s | {single * 1000:.0f} ms | {single_hand * 1000:.0f} ms |"
+            f"| {cold:.2f} s | {single * 1000:.0f} ms | {single_hand * 1000:.0f} ms "
+            f"| {slow * 1000:.0f} ms / {slow_hand:.2f} s | {rss:.0f} MB / {rss_hand:.0f} MB |"
         )
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [10, 100, 1000])
+    main([int(a) for a in sys.argv[1:]] or [100, 1000, 10000])
