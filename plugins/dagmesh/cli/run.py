@@ -355,7 +355,8 @@ class _DirectRunner:
         )
         tasks = domain_tasks(domain, analysis.model_order[name], analysis.model_refs[name])
         listener = _TaskPrinter(self, name)
-        run_build(ctx, tasks, listener, self.console.stop)
+        with self.engine.held():  # one build's tasks share the warehouse connection
+            run_build(ctx, tasks, listener, self.console.stop)
         outcome = Outcome(
             name, layer, "failed", seconds=time.monotonic() - started, message=listener.first_error
         )

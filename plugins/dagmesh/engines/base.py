@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -168,6 +168,11 @@ class Engine(ABC):
         """A session that only reads (the REST API's), holding no lock longer than one query
         where the warehouse has locks; by default an ordinary session."""
         return self.session()
+
+    def held(self) -> AbstractContextManager[None]:
+        """Keep what sessions share open for the block (several sessions in a row, one build);
+        by default nothing is kept."""
+        return nullcontext()
 
     def load_files(self, table: str, files: Sequence[Path], file_format: str) -> int:
         """Replace source ``table`` with the rows of ``files``; returns its row count. Only

@@ -129,6 +129,17 @@ class DuckDBEngine(Engine):
             _close(connection)
 
     @contextmanager
+    def held(self) -> Iterator[None]:
+        """The file stays open (this process's sessions share it) until the block ends: opening
+        and closing it for every session would cost tens of milliseconds each (with a checkpoint
+        on every close). Other processes wait for the file while it is held."""
+        connection = self._connect()
+        try:
+            yield
+        finally:
+            _close(connection)
+
+    @contextmanager
     def reader(self) -> Iterator[Session]:
         yield DuckDBReader(self)
 
