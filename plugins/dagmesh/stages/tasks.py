@@ -68,7 +68,7 @@ def domain_tasks(
             "build",
             name,
             "model",
-            tuple(f"build.{r}" for r in model_refs.get(name, ())) or (prepare.task_id,),
+            tuple(dict.fromkeys(f"build.{r}" for r in model_refs.get(name, ()))) or (prepare.task_id,),
         )
         for name in model_order
     ]
