@@ -75,7 +75,7 @@ class CheckSourcesOperator(MeshStageOperator):
             check_inputs.open_build(ctx)
         results = check_inputs.check_sources(ctx)
         for result in results:
-            self.log.info("%s %s (observed %s)", result.status.upper(), result.check.test_id, result.observed)
+            self.log.info("%s", check_inputs.source_line(result))
         return {"build_id": ctx.build_id, "sources": len(ctx.domain.sources)}
 
 

@@ -44,6 +44,11 @@ def check_sources(ctx: BuildContext) -> list[CheckResult]:
     return results
 
 
+def source_line(result: CheckResult) -> str:
+    """A source check's outcome, as the task log says it."""
+    return f"{result.status.upper()} {result.check.test_id} (observed {result.observed})"
+
+
 def _check_source(ctx: BuildContext, session: Session, name: str) -> list[CheckResult]:
     source = ctx.domain.sources[name]
     prefix = f"{ctx.domain.name}.sources.{name}"

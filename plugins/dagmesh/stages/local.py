@@ -123,7 +123,7 @@ def _sources(ctx: BuildContext, task: StageTask, stop: threading.Event) -> list[
     if task.opens_build:
         check_inputs.open_build(ctx)
     results = check_inputs.check_sources(ctx)
-    return [(True, f"{r.status.upper()} {r.check.test_id} (observed {r.observed})") for r in results]
+    return [(True, check_inputs.source_line(r)) for r in results]
 
 
 def _upstreams(ctx: BuildContext, task: StageTask, stop: threading.Event) -> list[LogLine]:
