@@ -341,7 +341,7 @@ class _DirectRunner:
         logging.getLogger("dagmesh").removeHandler(self._handler)
         self.log.close()
 
-    def _write(self, domain: str, task_id: str, text: str) -> None:
+    def write(self, domain: str, task_id: str, text: str) -> None:
         with self._lock:
             self.log.write(f"[{datetime.now(UTC):%Y-%m-%d %H:%M:%S}] {domain} {task_id}: {text}\n")
 
@@ -374,17 +374,17 @@ class _TaskPrinter:
         self.first_error = ""
 
     def started(self, task: StageTask) -> None:
-        self.runner._write(self.domain, task.task_id, "started")
+        self.runner.write(self.domain, task.task_id, "started")
 
     def finished(self, done: TaskDone) -> None:
         task_id = done.task.task_id
         for ok, text in done.lines:
-            self.runner._write(self.domain, task_id, ("" if ok else "WARNING ") + text)
+            self.runner.write(self.domain, task_id, ("" if ok else "WARNING ") + text)
         if done.trace:
-            self.runner._write(self.domain, task_id, done.trace)
+            self.runner.write(self.domain, task_id, done.trace)
         ok = done.state == "success"
         if not ok:
-            self.runner._write(self.domain, task_id, f"FAILED: {done.error}")
+            self.runner.write(self.domain, task_id, f"FAILED: {done.error}")
             if not self.first_error:
                 self.first_error = f"{task_id}: {done.error}"
         self.runner.console.task(self.domain, task_id, ok, done.seconds, done.error)
