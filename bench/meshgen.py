@@ -185,10 +185,10 @@ def write_hand_written(project: Path, target: Path, one_file: Path | None = None
     import sys
 
     sys.path.insert(0, str(project.parent.parent / "plugins"))
-    from dagmesh.airflow.factory import domain_doc
     from dagmesh.config.environments import warehouse_pool
     from dagmesh.config.project import load_project
     from dagmesh.mesh.analysis import analyze
+    from dagmesh.stages.domain_dag import domain_doc
 
     loaded = load_project(project)
     analysis = analyze(loaded)

@@ -9,7 +9,9 @@ DAG processor), the wall time of:
   all of them in one file;
 * building a single DAG the way a worker does when it runs one task (Airflow's
   parsing context names the DAG), for the loader and for one hand-written file;
-* the loader once more with its parse cache disabled (the first parse after a change);
+* the loader once more with its caches disabled (the first parse after a change); the
+  other loader figures are what a running DAG processor sees for unchanged domains
+  (their DAG specs come from the DAG cache, see ``dagmesh.airflow.dag_cache``);
 * the slowest single file of each load (Airflow's per-file import timeout applies to it)
   and the peak memory of the loading process.
 
@@ -87,6 +89,7 @@ def main(sizes: list[int]) -> None:
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600",
+        "DAGMESH_DAG_CACHE": str(work / "dag-cache"),  # not the user's own ~/.cache
     }
     rows = []
     try:
@@ -148,6 +151,7 @@ def main(sizes: list[int]) -> None:
         "hand-written, one file",
         "ratio",
         "hand-written, a file per domain",
+        "ratio",
         "loader, cold cache",
         "one DAG (parsing context)",
         "one hand-written DAG file",
@@ -159,7 +163,7 @@ def main(sizes: list[int]) -> None:
     for size, loader, cold, by_hand, in_one, single, single_hand, slow, slow_hand, rss, rss_hand in rows:
         print(
             f"| {size:,} | {loader:.2f} s | {in_one:.2f} s | {loader / in_one:.2f}x | {by_hand:.2f} s "
-            f"| {cold:.2f} s | {single * 1000:.0f} ms | {single_hand * 1000:.0f} ms "
+            f"| {loader / by_hand:.2f}x | {cold:.2f} s | {single * 1000:.0f} ms | {single_hand * 1000:.0f} ms "
             f"| {slow * 1000:.0f} ms / {slow_hand:.2f} s | {rss:.0f} MB / {rss_hand:.0f} MB |"
         )
 

@@ -26,6 +26,8 @@ _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="dagmesh-test-airflow-"))
 os.environ["DAGMESH_AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ.update(airflow_environment(REPO))
 os.environ["NO_COLOR"] = "1"
+# Parsed DAG specs are kept outside projects (see dagmesh.airflow.dag_cache): here, per session.
+os.environ["DAGMESH_DAG_CACHE"] = str(_AIRFLOW_HOME / "dag-cache")
 os.environ.pop("DAGMESH_ENV", None)
 os.environ.pop("DAGMESH_PROJECT_DIR", None)
 

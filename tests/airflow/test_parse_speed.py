@@ -12,12 +12,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dagmesh.config.project import load_project
 from dagmesh.mesh.analysis import analyze
-from tests.helpers import REPO
+from tests.airflow.test_dagbag import DOMAINS
+from tests.helpers import REPO, edit
 
 HEAVY = (
     "duckdb",
@@ -139,3 +141,81 @@ def test_the_plugins_rest_api_and_page_add_nothing_to_dag_parsing(project: Path)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["prefixes"] == ["/dagmesh"] and result["dags"] == 6
     assert result["loaded"] == []  # the app is built on the api-server's first request
+
+
+SERIALIZED_PROBE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+from airflow.serialization.serialized_objects import DagSerialization
+bag = DagBag(dag_folder=sys.argv[1])
+dags = {}
+for dag_id, dag in bag.dags.items():
+    data = DagSerialization.to_dict(dag)["dag"]
+    data.pop("fileloc"), data.pop("relative_fileloc")
+    dags[dag_id] = data
+errors = {k.rsplit("/", 1)[-1]: v for k, v in bag.import_errors.items()}
+print(json.dumps({"dags": dags, "errors": errors, "config_model": "dagmesh.config.model" in sys.modules},
+                 default=str))
+"""
+
+
+def parse(project: Path, **env: str) -> dict[str, Any]:
+    """Every DAG of ``project`` as Airflow serializes it, from a DagBag in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-c", SERIALIZED_PROBE, str(project / "dags")],
+        env={**os.environ, "DAGMESH_PROJECT_DIR": str(project), **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_an_unchanged_domain_is_built_from_its_cached_spec_exactly_as_a_fresh_parse_builds_it(
+    project: Path,
+) -> None:
+    fresh = parse(project, DAGMESH_DAG_CACHE="0")
+    assert sorted(fresh["dags"]) == sorted(DOMAINS) and fresh["errors"] == {}
+    first = parse(project)  # the DAG processor's first parse fills the cache
+
+    cached = parse(project)
+
+    assert first["config_model"] and not cached["config_model"]  # no config model, no validation
+    assert cached["dags"] == first["dags"] == fresh["dags"]
+
+
+def test_the_dag_cache_follows_edits_of_the_domain_its_sql_its_upstreams_and_mesh_yaml(
+    project: Path,
+) -> None:
+    before = parse(project)
+    edit(project, "sql/physician_dw/fact_calls.sql", "select", "select /* edited */")
+    edit(project, "dag_configs/mesh.yaml", "  retries: 2", "  retries: 4")
+    for old, new in (("{name: payer_plan,", "{name: payer_registry,"), ("  payer_plan:", "  payer_registry:")):
+        edit(project, "dag_configs/mastered/payer.yaml", old, new)
+
+    cached = parse(project)
+
+    assert cached == parse(project, DAGMESH_DAG_CACHE="0")
+    assert list(cached["errors"]) == ["payer_dw.py"]  # it consumes a port payer no longer has
+    for changed in ("physician_dw", "product"):  # a new config version; inherited retries
+        assert cached["dags"][changed] != before["dags"][changed]
+
+
+def test_dag_cache_entries_live_outside_the_project_and_a_broken_one_is_parsed_afresh(
+    project: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "dag-cache"
+    first = parse(project, DAGMESH_DAG_CACHE=str(store))
+    entries = sorted(store.iterdir())
+    assert len(entries) == len(DOMAINS)
+    assert not any(b'"spec"' in p.read_bytes() for p in project.rglob("*") if p.is_file())
+    for entry in entries:
+        entry.write_text(entry.read_text()[:100])  # truncated, as by a full disk
+
+    assert parse(project, DAGMESH_DAG_CACHE=str(store))["dags"] == first["dags"]
+    store.chmod(0o500)  # and a cache that cannot be written only means fresh parses
+    try:
+        assert parse(project, DAGMESH_DAG_CACHE=str(store / "inner"))["dags"] == first["dags"]
+    finally:
+        store.chmod(0o700)

@@ -1,7 +1,9 @@
 """What Airflow's DAG files call: one domain's DAG per file, and the check that files are in sync.
 
 ``dags/domains/<domain>.py`` calls :func:`domain_dag`, which loads ``mesh.yaml``, the
-domain and its direct upstreams, and builds the domain's DAG. When the domain's config
+domain and its direct upstreams, and builds the domain's DAG; while none of the files
+that decided it changed, its spec comes from :mod:`dagmesh.airflow.dag_cache` instead,
+without loading the config model (a few milliseconds per file). When the domain's config
 or SQL is broken it returns a placeholder whose ``validate()`` raises
 :class:`MeshConfigInvalid` with every problem as ``path:line:col: error: message``:
 the DAG processor records that as the import error of this file only, so the other
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG
 
+from dagmesh.airflow import dag_cache
 from dagmesh.airflow.dag_files import (
     DOMAIN_DAGS_DIR,
     INDEX_FILE,
@@ -27,12 +30,10 @@ from dagmesh.airflow.dag_files import (
     domain_of,
     existing_dag_files,
 )
+from dagmesh.airflow.factory import build_dag
 from dagmesh.collector import collector_paused
-from dagmesh.config.environments import active_environment_name
-from dagmesh.config.files import DiskFiles
-from dagmesh.config.project import CONFIG_DIR, MESH_PATH, load_project, project_root_for
+from dagmesh.config.files import CONFIG_DIR, MESH_PATH, DiskFiles, project_root_for
 from dagmesh.errors import ConfigError
-from dagmesh.mesh.analysis import analyze
 
 
 class MeshConfigInvalid(Exception):
@@ -59,24 +60,29 @@ def domain_dag(dag_file: str) -> DAG:
 
 def _domain_dag(dag_file: str) -> DAG:
     name = domain_of(dag_file)
-    project = load_project(project_dir_for(dag_file), only=name)
-    analysis = analyze(project)
-    if name in analysis.buildable():
-        from dagmesh.airflow.factory import build_dags
+    root = project_dir_for(dag_file)
+    spec = dag_cache.recall(root, name)
+    if spec is None:
+        # Imported here, not above: the config model and the analysis are for a domain
+        # whose files changed since its last parse; an unchanged one is a cache hit.
+        from dagmesh.stages.domain_dag import fresh_dag_spec
 
-        assert project.mesh is not None
-        return build_dags(analysis, active_environment_name(project.mesh), only=name)[name]
-    problems = analysis.broken().get(name)
+        spec, problems, inputs = fresh_dag_spec(root, name)
+        if spec is None:
+            return ConfigErrorsDag(name, schedule=None, doc_md="\n".join(_not_loaded(name, problems)))
+        dag_cache.store(root, name, inputs, spec)
+    return build_dag(spec, str(root))
+
+
+def _not_loaded(name: str, problems: list[ConfigError] | None) -> list[str]:
     if problems is None:
-        lines = [
+        return [
             f"domain {name} is not loaded: no file in {CONFIG_DIR}/ defines it "
             f"(delete {DOMAIN_DAGS_DIR}/{name}.py, or run `dagmesh dags`)"
         ]
-    elif problems:
-        lines = [f"domain {name} is not loaded:"] + [f"  {p}" for p in problems]
-    else:
-        lines = [f"domain {name} is not loaded: it depends on a broken domain"]
-    return ConfigErrorsDag(name, schedule=None, doc_md="\n".join(lines))
+    if problems:
+        return [f"domain {name} is not loaded:"] + [f"  {p}" for p in problems]
+    return [f"domain {name} is not loaded: it depends on a broken domain"]
 
 
 def check_dag_files(index_file: str) -> dict[str, DAG]:
@@ -102,6 +108,8 @@ def _out_of_sync(root: Path) -> list[ConfigError]:
         and (root / INDEX_FILE).is_file()
     ):
         return []
+    from dagmesh.config.project import load_project  # only when something is out of sync
+
     project = load_project(root)
     problems = dag_file_problems(root, project.domain_files)
     for path in project.unnamed_files:

@@ -77,7 +77,7 @@ def airflow_project_root() -> Path:
     """The project of Airflow's DAG folder (``$DAGMESH_PROJECT_DIR`` when set)."""
     from airflow.configuration import conf
 
-    from dagmesh.config.project import project_root_for
+    from dagmesh.config.files import project_root_for
 
     return project_root_for(Path(conf.get("core", "dags_folder")).resolve())
 

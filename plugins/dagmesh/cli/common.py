@@ -12,8 +12,9 @@ from typing import TextIO
 
 from dagmesh.airflow.dag_files import plan_dag_files
 from dagmesh.config.environments import UnknownEnvironment, environment
+from dagmesh.config.files import CONFIG_DIR, MESH_FILE
 from dagmesh.config.model import Environment
-from dagmesh.config.project import CONFIG_DIR, MESH_FILE, Project, load_project
+from dagmesh.config.project import Project, load_project
 from dagmesh.engines import Engine, engine_for
 from dagmesh.errors import ConfigError, did_you_mean
 from dagmesh.mesh.analysis import MeshAnalysis, analyze

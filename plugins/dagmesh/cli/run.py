@@ -47,6 +47,7 @@ from dagmesh.mesh.analysis import MeshAnalysis
 from dagmesh.registry.store import Registry
 from dagmesh.stages.certify import registry_line
 from dagmesh.stages.context import build_id_for
+from dagmesh.stages.domain_dag import dag_spec
 from dagmesh.stages.local import TaskDone, local_context, run_build
 from dagmesh.stages.tasks import StageTask, domain_tasks
 
@@ -402,9 +403,12 @@ class _AirflowRunner:
         console: Console,
         full_refresh: bool,
     ) -> None:
-        from dagmesh.airflow.factory import build_dags
+        from dagmesh.airflow.factory import build_dag
 
-        self.dags = build_dags(analysis, environment)
+        root = str(analysis.project.root)
+        self.dags = {
+            name: build_dag(dag_spec(analysis, name, environment), root) for name in analysis.buildable()
+        }
         self.engine = engine
         self.log_path = log_path
         self.console = console

@@ -35,12 +35,13 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-_CODE = _code_fingerprint()
+#: Fingerprint of dagmesh's source code: results made by other code are not used.
+CODE = _code_fingerprint()
 
 
 def key(*parts: str) -> str:
     """The cache key of a result computed from ``parts`` by the current parser code."""
-    digest = hashlib.sha256(_CODE.encode())
+    digest = hashlib.sha256(CODE.encode())
     for part in parts:
         digest.update(b"\0")
         digest.update(part.encode("utf-8", "surrogatepass"))

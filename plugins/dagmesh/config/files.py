@@ -8,12 +8,35 @@ from __future__ import annotations
 
 import builtins
 import functools
+import hashlib
 import os
 import subprocess
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Any, Protocol, TypedDict
 
 from dagmesh.errors import ConfigError
+
+CONFIG_DIR = "dag_configs"
+SQL_DIR = "sql"
+MESH_FILE = "mesh.yaml"
+#: ``mesh.yaml`` relative to the project root, as problems name it.
+MESH_PATH = f"{CONFIG_DIR}/{MESH_FILE}"
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+#: Names the project Airflow's DAG files (and the REST API) serve, when set.
+PROJECT_DIR_VAR = "DAGMESH_PROJECT_DIR"
+
+
+def project_root_for(folder: Path) -> Path:
+    """The project a folder of Airflow's belongs to: ``$DAGMESH_PROJECT_DIR``, or the nearest
+    folder at or above it that holds ``dag_configs/mesh.yaml`` (else its parent)."""
+    configured = os.environ.get(PROJECT_DIR_VAR)
+    if configured:
+        return Path(configured)
+    for candidate in (folder, *folder.parents):
+        if (candidate / MESH_PATH).is_file():
+            return candidate
+    return folder.parent
 
 
 def decode(relative: str, data: bytes) -> tuple[str, ConfigError | None]:
@@ -89,6 +112,58 @@ class DiskFiles:
                     prefix = os.path.relpath(folder, self.root).replace(os.sep, "/")
                     found.append(f"{prefix}/{stem}{suffix}")
         return sorted(found)
+
+
+class RecordingFiles(DiskFiles):
+    """The working tree, noting what every read, listing and search returned (as a digest),
+    so that a result derived from them can later be checked to still hold (see
+    :func:`unchanged`)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.record: FilesRecord = {"read": {}, "list": [], "find": []}
+
+    def list(self, directory: str, suffixes: tuple[str, ...]) -> builtins.list[str]:
+        found = super().list(directory, suffixes)
+        self.record["list"].append([directory, [*suffixes], found])
+        return found
+
+    def read(self, relative: str) -> str | None:
+        text = super().read(relative)
+        self.record["read"][relative] = _digest(text)
+        return text
+
+    def find(self, directory: str, stem: str, suffixes: tuple[str, ...]) -> builtins.list[str]:
+        found = super().find(directory, stem, suffixes)
+        self.record["find"].append([directory, stem, [*suffixes], found])
+        return found
+
+
+class FilesRecord(TypedDict):
+    #: Relative path -> digest of its text (``None``: it did not exist).
+    read: dict[str, str | None]
+    #: ``[directory, suffixes, found]`` of every listing.
+    list: builtins.list[builtins.list[Any]]
+    #: ``[directory, stem, suffixes, found]`` of every search.
+    find: builtins.list[builtins.list[Any]]
+
+
+def unchanged(root: Path, record: Any) -> bool:
+    """True when every read, listing and search of ``record`` gives the same today (False for
+    anything that is not such a record)."""
+    try:
+        files = DiskFiles(root)
+        return (
+            all(_digest(files.read(path)) == digest for path, digest in record["read"].items())
+            and all(files.list(d, tuple(s)) == found for d, s, found in record["list"])
+            and all(files.find(d, stem, tuple(s)) == found for d, stem, s, found in record["find"])
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+
+
+def _digest(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @functools.lru_cache(maxsize=16)

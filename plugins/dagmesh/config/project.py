@@ -8,7 +8,6 @@ errors is kept out of ``Project.domains`` so the rest of the mesh still loads.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -17,7 +16,14 @@ from typing import Any
 from dagmesh.collector import collector_paused
 from dagmesh.config import cache as parse_cache
 from dagmesh.config.cache import ParseCache
-from dagmesh.config.files import DiskFiles, ProjectFiles
+from dagmesh.config.files import (
+    CONFIG_DIR,
+    CONFIG_SUFFIXES,
+    MESH_PATH,
+    SQL_DIR,
+    DiskFiles,
+    ProjectFiles,
+)
 from dagmesh.config.model import Domain, Mesh
 from dagmesh.config.parse import parse_domain, parse_mesh
 from dagmesh.config.types import IDENTIFIER
@@ -25,13 +31,6 @@ from dagmesh.config.yamlfile import from_data, parse_yaml, to_data
 from dagmesh.errors import ConfigError, Diagnostics, Location
 from dagmesh.templating.macros import MACRO_DIR, Library, expand, library
 from dagmesh.templating.template import SqlProblem
-
-CONFIG_DIR = "dag_configs"
-SQL_DIR = "sql"
-MESH_FILE = "mesh.yaml"
-#: ``mesh.yaml`` relative to the project root, as problems name it.
-MESH_PATH = f"{CONFIG_DIR}/{MESH_FILE}"
-CONFIG_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass
@@ -123,22 +122,6 @@ class Project:
         return f"{SQL_DIR}/{relative_to_sql_dir}"
 
 
-#: Names the project Airflow's DAG files (and the REST API) serve, when set.
-PROJECT_DIR_VAR = "DAGMESH_PROJECT_DIR"
-
-
-def project_root_for(folder: Path) -> Path:
-    """The project a folder of Airflow's belongs to: ``$DAGMESH_PROJECT_DIR``, or the nearest
-    folder at or above it that holds ``dag_configs/mesh.yaml`` (else its parent)."""
-    configured = os.environ.get(PROJECT_DIR_VAR)
-    if configured:
-        return Path(configured)
-    for candidate in (folder, *folder.parents):
-        if (candidate / MESH_PATH).is_file():
-            return candidate
-    return folder.parent
-
-
 def load_project(root: str | Path, files: ProjectFiles | None = None, only: str | None = None) -> Project:
     """Read ``mesh.yaml`` and every domain file of the project at ``root``.
 
@@ -152,7 +135,7 @@ def load_project(root: str | Path, files: ProjectFiles | None = None, only: str 
 
 def _load_project(root: str | Path, files: ProjectFiles | None, only: str | None) -> Project:
     root = Path(root)
-    on_disk = files is None
+    on_disk = files is None or isinstance(files, DiskFiles)
     files = files or DiskFiles(root)
     diagnostics = Diagnostics()
     mesh_display = MESH_PATH

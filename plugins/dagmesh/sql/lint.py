@@ -69,7 +69,8 @@ def _flat(macro: Any) -> Any:
 
 @functools.lru_cache(maxsize=8)
 def _project_library(root: Path) -> Library:
-    from dagmesh.config.project import MESH_PATH, load_project
+    from dagmesh.config.files import MESH_PATH
+    from dagmesh.config.project import load_project
 
     if not (root / MESH_PATH).is_file():
         return library({}, {})
@@ -79,7 +80,7 @@ def _project_library(root: Path) -> Library:
 def _library(fname: str | None) -> Library:
     """The macros and vars of the project ``fname`` belongs to (the built-in macros alone
     outside a project)."""
-    from dagmesh.config.project import project_root_for
+    from dagmesh.config.files import project_root_for
 
     if not fname:
         return library({}, {})

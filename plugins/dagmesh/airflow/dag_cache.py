@@ -1,0 +1,66 @@
+"""The specs of the domains' DAGs, kept while the files they were built from read the same.
+
+Airflow's DAG processor imports each domain's DAG file every few minutes, each time in
+a fresh process. Loading the config model, validating the configs and analysing the
+mesh costs far more than building the DAG, so :mod:`dagmesh.airflow.loader` keeps each
+domain's :class:`~dagmesh.stages.dag_spec.DagSpec` here with a record of every file
+read, listed or searched to build it (:class:`~dagmesh.config.files.RecordingFiles`).
+An entry is used only when all of those still give the same, and only by the dagmesh code
+that wrote it, under a key naming the project's path, the domain and the ``DAGMESH_*``
+environment (so each domain has one entry): a changed input is a rebuilt spec, never a
+stale DAG.
+
+Entries are not re-validated when used, so they live outside the project, where a
+pull request cannot put one: ``$DAGMESH_DAG_CACHE``, else ``$XDG_CACHE_HOME/dagmesh/dags``
+or ``~/.cache/dagmesh/dags``. ``DAGMESH_DAG_CACHE=0`` (or ``DAGMESH_PARSE_CACHE=0``)
+turns it off; an unwritable directory simply means every parse is a fresh one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, cast
+
+from dagmesh.config.cache import CACHE_VAR, CODE, ParseCache
+from dagmesh.config.files import FilesRecord, unchanged
+from dagmesh.stages.dag_spec import DagSpec
+
+DAG_CACHE_VAR = "DAGMESH_DAG_CACHE"
+
+
+def cache_dir() -> Path | None:
+    configured = os.environ.get(DAG_CACHE_VAR)
+    if configured == "0" or os.environ.get(CACHE_VAR) == "0":
+        return None
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "dagmesh" / "dags"
+
+
+def _entry_key(root: Path, domain: str) -> str:
+    """One entry per project, domain and settings: a domain's new spec replaces its old one."""
+    settings = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("DAGMESH_"))
+    text = "\0".join(["dag", str(root.resolve()), domain, *settings])
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def recall(root: Path, domain: str) -> DagSpec | None:
+    """The spec stored for ``domain`` of the project at ``root``, if its inputs are unchanged."""
+    entry = ParseCache(cache_dir()).get(_entry_key(root, domain))
+    if (
+        not isinstance(entry, dict)
+        or entry.get("code") != CODE
+        or not isinstance(entry.get("spec"), dict)
+        or not unchanged(root, entry.get("inputs"))
+    ):
+        return None
+    return cast(DagSpec, entry["spec"])
+
+
+def store(root: Path, domain: str, inputs: FilesRecord, spec: DagSpec) -> None:
+    """Keep ``spec``, built from what ``inputs`` recorded, for the next parse."""
+    entry: dict[str, Any] = {"code": CODE, "inputs": inputs, "spec": spec}
+    ParseCache(cache_dir()).put(_entry_key(root, domain), entry)
