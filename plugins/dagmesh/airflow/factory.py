@@ -75,8 +75,9 @@ def build_dag(spec: DagSpec, project_dir: str) -> DAG:
             )
         },
     )
-    common: dict[str, Any] = {"project_dir": project_dir, "domain": spec["dag_id"]}
-    warehouse: dict[str, Any] = {**common, **({"pool": spec["pool"]} if spec["pool"] else {})}
+    warehouse: dict[str, Any] = {"project_dir": project_dir, "domain": spec["dag_id"]}
+    if spec["pool"]:
+        warehouse["pool"] = spec["pool"]
     assets = {port: asset(a) for port, a in spec["port_assets"].items()}
     with dag:
         wait = None
