@@ -163,8 +163,9 @@ def main(sizes: list[int]) -> None:
     for size, loader, cold, by_hand, in_one, single, single_hand, slow, slow_hand, rss, rss_hand in rows:
         print(
             f"| {size:,} | {loader:.2f} s | {in_one:.2f} s | {loader / in_one:.2f}x | {by_hand:.2f} s "
-            f"| {loader / by_hand:.2f}x | {cold:.2f} s | {single * 1000:.0f} ms | {single_hand * 1000:.0f} ms "
-            f"| {slow * 1000:.0f} ms / {slow_hand:.2f} s | {rss:.0f} MB / {rss_hand:.0f} MB |"
+            f"| {loader / by_hand:.2f}x | {cold:.2f} s | {single * 1000:.0f} ms "
+            f"| {single_hand * 1000:.0f} ms | {slow * 1000:.0f} ms / {slow_hand:.2f} s "
+            f"| {rss:.0f} MB / {rss_hand:.0f} MB |"
         )
 
 

@@ -191,7 +191,8 @@ def test_the_dag_cache_follows_edits_of_the_domain_its_sql_its_upstreams_and_mes
     before = parse(project)
     edit(project, "sql/physician_dw/fact_calls.sql", "select", "select /* edited */")
     edit(project, "dag_configs/mesh.yaml", "  retries: 2", "  retries: 4")
-    for old, new in (("{name: payer_plan,", "{name: payer_registry,"), ("  payer_plan:", "  payer_registry:")):
+    renamed = (("{name: payer_plan,", "{name: payer_registry,"), ("  payer_plan:", "  payer_registry:"))
+    for old, new in renamed:
         edit(project, "dag_configs/mastered/payer.yaml", old, new)
 
     cached = parse(project)
