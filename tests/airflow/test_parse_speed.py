@@ -41,22 +41,27 @@ print(json.dumps({"dags": sorted(bag.dag_ids), "errors": len(bag.import_errors),
 """
 
 
-def dagbag_in_a_fresh_process(project: Path, dags: Path = REPO / "dags", **env: str) -> dict[str, object]:
+def run_probe(script: str, project: Path, *args: str, **env: str) -> dict[str, Any]:
+    """The JSON ``script`` prints last, run in a fresh Python with ``project`` as the mesh."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(dags), *HEAVY],
+        [sys.executable, "-c", script, *args],
         env={**os.environ, "DAGMESH_PROJECT_DIR": str(project), **env},
         capture_output=True,
         text=True,
         check=True,
     )
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def dagbag_in_a_fresh_process(project: Path, dags: Path = REPO / "dags", **env: str) -> dict[str, Any]:
+    return run_probe(PROBE, project, str(dags), *HEAVY, **env)
 
 
 def test_a_dagbag_load_imports_no_warehouse_driver_sql_parser_or_dataframe_library(project: Path) -> None:
     first = dagbag_in_a_fresh_process(project)
-    assert first["errors"] == 0 and len(first["dags"]) == 6  # type: ignore[arg-type]
-    assert all(module.startswith("sqlglot") for module in first["heavy"])  # type: ignore[attr-defined]
+    assert first["errors"] == 0 and len(first["dags"]) == 6
+    assert all(module.startswith("sqlglot") for module in first["heavy"])
 
     result = dagbag_in_a_fresh_process(project)
 
@@ -131,14 +136,7 @@ print(json.dumps({
 
 
 def test_the_plugins_rest_api_and_page_add_nothing_to_dag_parsing(project: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", PLUGIN_PROBE, str(REPO / "dags")],
-        env={**os.environ, "DAGMESH_PROJECT_DIR": str(project)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_probe(PLUGIN_PROBE, project, str(REPO / "dags"))
     assert result["prefixes"] == ["/dagmesh"] and result["dags"] == 6
     assert result["loaded"] == []  # the app is built on the api-server's first request
 
@@ -161,15 +159,7 @@ print(json.dumps({"dags": dags, "errors": errors, "config_model": "dagmesh.confi
 
 def parse(project: Path, **env: str) -> dict[str, Any]:
     """Every DAG of ``project`` as Airflow serializes it, from a DagBag in a fresh process."""
-    done = subprocess.run(
-        [sys.executable, "-c", SERIALIZED_PROBE, str(project / "dags")],
-        env={**os.environ, "DAGMESH_PROJECT_DIR": str(project), **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_probe(SERIALIZED_PROBE, project, str(project / "dags"), **env)
 
 
 def test_an_unchanged_domain_is_built_from_its_cached_spec_exactly_as_a_fresh_parse_builds_it(
