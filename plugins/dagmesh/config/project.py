@@ -125,7 +125,8 @@ class Project:
 def load_project(root: str | Path, files: ProjectFiles | None = None, only: str | None = None) -> Project:
     """Read ``mesh.yaml`` and every domain file of the project at ``root``.
 
-    ``files`` reads from somewhere else than the working tree (a git revision).
+    ``files`` reads from somewhere else than the working tree (a git revision), or notes
+    what the working tree gave (:class:`~dagmesh.config.files.RecordingFiles`).
     ``only`` loads just that domain and its direct upstreams (what Airflow needs to
     run one task), when the domain's file is named after it; otherwise everything.
     """
