@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -151,6 +152,15 @@ def mesh_of(environments: dict[str, dict[str, Any]], name: str = "m") -> Any:
     mesh = Mesh.model_validate({"mesh": name, "environments": environments})
     locate(mesh, None, Location("mesh.yaml"))
     return mesh
+
+
+def set_domain_key(project: Path, config: str, line: str) -> None:
+    """Add a top-level ``key: value`` line to ``dag_configs/<config>`` (after its ``layer:``)."""
+    path = project / "dag_configs" / config
+    text = path.read_text()
+    layer = re.search(r"^layer: .*\n", text, re.MULTILINE)
+    assert layer is not None, config
+    path.write_text(text[: layer.end()] + line + "\n" + text[layer.end() :])
 
 
 def edit(project: Path, relative: str, old: str, new: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from dagmesh.mesh.schedules import aligned_upstream_tick
 from tests.airflow.test_dag_runs import domain_dag
-from tests.helpers import certify_domain, dag_test_in_a_fresh_process, task_log
+from tests.helpers import certify_domain, dag_test_in_a_fresh_process, set_domain_key, task_log
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -68,8 +68,13 @@ def test_launch_analytics_waits_for_a_lagging_input_then_fails_naming_ancestor_a
     ) == [(0,)]
 
 
-def test_launch_analytics_certifies_once_the_lagging_input_catches_up(mesh_env: Path) -> None:
+@pytest.mark.parametrize("granularity", ["model", "stage"])
+def test_launch_analytics_certifies_once_the_lagging_input_catches_up(
+    mesh_env: Path, granularity: str
+) -> None:
+    """With ``task_granularity: stage``, check_inputs.all defers and resumes at its upstream check."""
     set_mesh(mesh_env, "max_wait: 2h\n  poll_interval: 5m", "max_wait: 2m\n  poll_interval: 1s")
+    set_domain_key(mesh_env, "self_service/launch_analytics.yaml", f"task_granularity: {granularity}")
     physician_moves_ahead_of_payer_dw(mesh_env)
 
     def payer_dw_catches_up() -> None:
@@ -169,7 +174,7 @@ def test_upstreams_triggered_by_hand_without_a_logical_date_certify_the_period(m
 def test_sensors_wait_for_the_aligned_period_whatever_failed_and_time_out_saying_what_they_awaited(
     mesh_env: Path,
 ) -> None:
-    set_mesh(mesh_env, "poke_interval: 30s\n  timeout: 6h", "poke_interval: 1s\n  timeout: 3s")
+    set_mesh(mesh_env, "poke_interval: 10s\n  timeout: 6h", "poke_interval: 1s\n  timeout: 3s")
     forget_runs("physician", "payer", "product", "payer_dw")
     now = datetime.now(UTC)
     assert domain_dag("payer").test(logical_date=tick(CRONS["payer"], now)).state == "success"

@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.helpers import PLANT_DUPLICATE_NPIS, REPO, dagmesh, task_log
+from tests.helpers import PLANT_DUPLICATE_NPIS, REPO, dagmesh, set_domain_key, task_log
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -175,3 +175,28 @@ def test_a_failed_test_reads_as_a_verdict_in_the_one_task_that_fails(seeded: Pat
     ]
     positions = [verdict.find(text) for text in expected]
     assert -1 not in positions and positions == sorted(positions), list(zip(expected, positions, strict=True))
+
+
+def test_with_stage_granularity_a_failed_test_reads_as_a_verdict_in_the_gate(seeded: Path) -> None:
+    set_domain_key(seeded, "mastered/physician.yaml", "task_granularity: stage")
+    assert dagmesh("run", "--airflow", "physician", project=seeded).returncode == 0
+    with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb")) as con:
+        con.execute(PLANT_DUPLICATE_NPIS)
+
+    done = dagmesh("run", "--airflow", "physician", project=seeded)
+
+    assert done.returncode == 1
+    assert "NOT certified (v1 stays published)" in done.stdout
+    output = max((seeded / ".dagmesh" / "logs").glob("run-*.log")).read_text()
+    checks = task_log(output, "test.all")  # every check, each step of the stage in turn
+    assert checks.index("test.physician") < checks.index("test.no_duplicate_npi")
+    assert "FAIL physician.physician.npi:unique observed 5, expected = 0" in checks
+    assert "FAIL physician:no_duplicate_npi observed 1, expected = 0" in checks
+    verdict = task_log(output, "certify.publish")
+    assert "physician is not certified: 2 blocking check(s) failed" in verdict and "Traceback" not in verdict
+    with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb"), read_only=True) as con:
+        latest = "(SELECT arg_max(build_id, started_at) FROM mesh_meta.builds WHERE domain = 'physician')"
+        built = con.execute(f"SELECT model FROM mesh_meta.model_runs WHERE build_id = {latest}").fetchall()
+    assert sorted(m for (m,) in built) == [
+        "ama_survivors", "physician", "stg_ama_physicians", "stg_npi_registry",
+    ]  # fmt: skip

@@ -84,6 +84,30 @@ def test_each_output_port_and_custom_test_gets_a_test_task(dagbag: Any) -> None:
     assert tests == ["test.no_duplicate_npi", "test.physician"]
 
 
+def test_with_stage_granularity_each_stage_is_one_task_and_certify_stays_the_gate(project_env: Path) -> None:
+    from tests.helpers import set_domain_key
+
+    set_domain_key(project_env, "integrated/payer_dw.yaml", "task_granularity: stage")
+    dags = load_dagbag().dags
+
+    dag = dags["payer_dw"]
+    sensors = {t.task_id for t in dag.tasks if t.task_id.startswith("wait_for_upstream.")}
+    stages = {t.task_id for t in dag.tasks} - sensors
+    assert stages == {"check_inputs.all", "build.all", "test.all", "certify.publish"}
+    assert dag.get_task("check_inputs.all").upstream_task_ids == sensors
+    assert dag.get_task("build.all").upstream_task_ids == {"check_inputs.all"}
+    assert dag.get_task("test.all").upstream_task_ids == {"build.all"}
+    assert dag.get_task("certify.publish").upstream_task_ids == {"test.all"}
+    assert dag.get_task("certify.publish").trigger_rule == "all_done"
+    assert [t.task_id for t in dag.tasks if t.outlets] == ["certify.publish"]
+    steps = [(step["kind"], step["name"]) for step in dag.get_task("build.all").steps]
+    assert steps[0] == ("prepare", "prepare")
+    assert sorted(name for _, name in steps[1:]) == [
+        "dim_payer_plan", "fact_payer_claims", "physician_access", "stg_claims",
+    ]  # fmt: skip
+    assert "build.prepare" in dags["physician_dw"].task_ids  # the other domains keep a task per model
+
+
 def test_domain_dags_carry_owner_tags_docs_params_and_one_active_run(dagbag: Any) -> None:
     dag = dagbag.dags["physician"]
     assert dag.max_active_runs == 1
@@ -140,7 +164,7 @@ def test_a_cron_consumer_waits_for_each_cron_upstream_it_consumes(dagbag: Any) -
     assert all(not t.task_id.startswith("wait_for") for t in dagbag.dags["physician_dw"].tasks)
 
 
-def test_warehouse_tasks_share_one_pool_slot_on_duckdb(dagbag: Any) -> None:
+def test_warehouse_tasks_run_in_the_duckdb_pool(dagbag: Any) -> None:
     dag = dagbag.dags["physician"]
     assert {t.pool for t in dag.tasks} == {"dagmesh_duckdb"}
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from dagmesh.config.project import load_project
-from tests.helpers import REPO
+from tests.helpers import REPO, copy_example, edit, set_domain_key
 
 
 def test_the_example_project_loads_without_a_single_problem() -> None:
@@ -23,6 +23,36 @@ def test_domains_inherit_mesh_defaults_unless_they_set_their_own() -> None:
     assert physician.owner == "mdm-team"  # set by the domain
     assert physician.retries == 2  # inherited
     assert physician.retry_delay == timedelta(minutes=5)  # inherited, from "5m"
+
+
+def test_task_granularity_is_a_mesh_default_a_domain_can_override(tmp_path: Path) -> None:
+    project = copy_example(tmp_path / "project")
+    assert {d.task_granularity for d in load_project(project).domains.values()} == {"model"}
+    edit(
+        project, "dag_configs/mesh.yaml", "  timezone: UTC\n", "  timezone: UTC\n  task_granularity: stage\n"
+    )
+    set_domain_key(project, "mastered/physician.yaml", "task_granularity: model")
+
+    domains = load_project(project).domains
+
+    assert {n: d.task_granularity for n, d in domains.items() if d.task_granularity == "model"} == {
+        "physician": "model"
+    }
+    assert len(domains) == 6
+
+
+def test_an_unknown_task_granularity_is_a_located_error(tmp_path: Path) -> None:
+    project = copy_example(tmp_path / "project")
+    set_domain_key(project, "mastered/product.yaml", "task_granularity: stages")
+    lines = (project / "dag_configs/mastered/product.yaml").read_text().splitlines()
+    line = lines.index("task_granularity: stages")
+
+    (error,) = load_project(project).diagnostics.errors
+
+    assert str(error) == (
+        f"dag_configs/mastered/product.yaml:{line + 1}:19: error: 'task_granularity' must be one of "
+        "model, stage; got 'stages' (did you mean 'stage'?)"
+    )
 
 
 def test_shorthands_expand_to_the_full_form(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagmesh.config.project import load_project
 from dagmesh.mesh.analysis import analyze
-from dagmesh.stages.tasks import StageTask, domain_tasks
+from dagmesh.stages.tasks import StageTask, by_stage, domain_tasks
 from tests.helpers import REPO
 
 
@@ -48,3 +48,15 @@ def test_models_wait_for_their_refs_tests_for_the_last_models_and_the_gate_for_e
     gate = tasks["certify.publish"]
     assert set(gate.upstream) == {"test.physician", "test.no_duplicate_npi"}
     assert gate.runs_whatever_happened and not tasks["test.physician"].runs_whatever_happened
+
+
+def test_stage_granularity_runs_each_stage_as_one_task_of_the_same_steps_in_the_same_order() -> None:
+    for domain in ("physician", "launch_analytics"):
+        tasks = list(plan(domain).values())
+
+        staged = by_stage(tasks)
+
+        assert [t.task_id for t in staged] == ["check_inputs.all", "build.all", "test.all", "certify.publish"]
+        assert [t.upstream for t in staged] == [(), ("check_inputs.all",), ("build.all",), ("test.all",)]
+        assert [s for t in staged[:-1] for s in t.steps] == tasks[:-1]  # every step, in plan order
+        assert staged[0].steps[0].opens_build and staged[-1].runs_whatever_happened

@@ -30,6 +30,7 @@ from dagmesh.airflow.operators import (
     PortChecksOperator,
     PrepareBuildOperator,
     ResolveUpstreamsOperator,
+    StageOperator,
 )
 from dagmesh.airflow.sensors import UpstreamCertifiedSensor
 from dagmesh.stages.dag_spec import (
@@ -113,6 +114,8 @@ def _operator(task: TaskSpec, assets: dict[str, Asset], warehouse: dict[str, Any
         return PortChecksOperator(task_id=name, port=name, **warehouse)
     if kind == "custom":
         return CustomCheckOperator(task_id=name, test=name, **warehouse)
+    if kind == "stage":
+        return StageOperator(task_id=name, steps=task["steps"], **warehouse)
     if kind == "certify":
         return CertifyOperator(task_id=name, port_assets=assets, retries=0, **warehouse)
     raise ValueError(f"unknown task kind {kind!r}")

@@ -26,6 +26,7 @@ from dagmesh.airflow.verdict import VERDICT_POLICY, Verdict
 
 if TYPE_CHECKING:  # the stages (and the SQL and warehouse code below them) load when a task runs
     from dagmesh.stages.context import BuildContext
+    from dagmesh.stages.dag_spec import TaskSpec
 
 
 class MeshStageOperator(BaseOperator):
@@ -79,25 +80,23 @@ class CheckSourcesOperator(MeshStageOperator):
         return {"build_id": ctx.build_id, "sources": len(ctx.domain.sources)}
 
 
-class ResolveUpstreamsOperator(MeshStageOperator):
-    """Upstream ports are certified and consistent; pins the builds this run reads.
+class DeferringOperator(MeshStageOperator):
+    """An operator whose upstream check defers while the inputs are inconsistent."""
 
-    When two inputs were built from different versions of a shared ancestor, the task
-    defers (holding no worker or pool slot) and checks again every
-    ``consistency.poll_interval``, until the lagging input re-certifies or
-    ``consistency.max_wait`` has passed; then it fails naming the ancestor and versions.
-    """
+    def resolve(
+        self, ctx: BuildContext, context: Any, opens_build: bool, waiting_since: datetime | None
+    ) -> Any:
+        """Upstream ports are certified and consistent: the inputs this run reads.
 
-    def __init__(self, *, opens_build: bool, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.opens_build = opens_build
-
-    def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
+        When two inputs were built from different versions of a shared ancestor, the task
+        defers (holding no worker or pool slot) and checks again every
+        ``consistency.poll_interval``, until the lagging input re-certifies or
+        ``consistency.max_wait`` has passed; then it fails naming the ancestor and versions.
+        """
         from dagmesh.clock import utcnow
         from dagmesh.stages import check_inputs
 
-        waiting_since: datetime | None = resumed.get("waiting_since")
-        if self.opens_build and waiting_since is None:
+        if opens_build and waiting_since is None:
             check_inputs.open_build(ctx)
         triggered = triggering_builds(ctx.mesh.name, context)
         try:
@@ -111,12 +110,79 @@ class ResolveUpstreamsOperator(MeshStageOperator):
             )
         for item in inputs:
             self.log.info("%s", check_inputs.reading(item))
-        return {i.port: {"build_id": i.upstream_build_id, "version": i.upstream_version} for i in inputs}
+        return inputs
 
     def check_again(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         """Resumed by :class:`WaitTrigger`: resolve the inputs again."""
         since = datetime.fromisoformat(event["waiting_since"]) if event else None
         return self._run(context, waiting_since=since)
+
+
+class ResolveUpstreamsOperator(DeferringOperator):
+    """Upstream ports are certified and consistent; pins the builds this run reads
+    (see :meth:`DeferringOperator.resolve`)."""
+
+    def __init__(self, *, opens_build: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.opens_build = opens_build
+
+    def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
+        inputs = self.resolve(ctx, context, self.opens_build, resumed.get("waiting_since"))
+        return {i.port: {"build_id": i.upstream_build_id, "version": i.upstream_version} for i in inputs}
+
+
+class StageOperator(DeferringOperator):
+    """Every step of one stage in one task (``task_granularity: stage``), in plan order.
+
+    Each step calls the stage function its own operator would; a step whose upstream step
+    failed is skipped, and the task fails (as a verdict) once every step had its turn, so
+    the registry holds what each step found. A crash fails the task at once, with its
+    traceback and retries. The upstream check defers as :class:`ResolveUpstreamsOperator`
+    does; resumed, the task goes on from that step.
+    """
+
+    def __init__(self, *, steps: list[TaskSpec], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.steps = steps
+
+    def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
+        import threading
+
+        from dagmesh.engines.base import WarehouseConfigError
+        from dagmesh.stages.context import StageFailure
+        from dagmesh.stages.local import run_step
+        from dagmesh.stages.tasks import stage_task
+
+        steps = [stage_task(step) for step in self.steps]
+        waiting_since: datetime | None = resumed.get("waiting_since")
+        if waiting_since is not None:  # the steps before the upstream check succeeded before it deferred
+            steps = steps[[step.kind for step in steps].index("upstreams") :]
+        never = threading.Event()
+        succeeded: dict[str, bool] = {}
+        failed: list[str] = []  # what failed, and its details
+        for step in steps:
+            if not all(succeeded.get(u, True) for u in step.upstream):
+                succeeded[step.task_id] = False
+                self.log.warning("%s: skipped (a step it needs failed)", step.task_id)
+                continue
+            self.log.info("%s", step.task_id)
+            succeeded[step.task_id] = True
+            try:
+                if step.kind == "upstreams":
+                    self.resolve(ctx, context, step.opens_build, waiting_since)
+                else:
+                    for ok, line in run_step(ctx, step, never):
+                        (self.log.info if ok else self.log.warning)("%s", line)
+            except (StageFailure, WarehouseConfigError) as exc:
+                succeeded[step.task_id] = False
+                failed += [f"{step.task_id}: {exc}", *getattr(exc, "details", [])]
+                self.log.warning("%s failed: %s", step.task_id, exc)
+        if failed:
+            count = sum(1 for ok in succeeded.values() if not ok)
+            raise StageFailure(
+                f"{count} of {len(steps)} steps of {self.task_id} failed or were skipped", failed
+            )
+        return {"steps": len(steps)}
 
 
 def triggering_builds(mesh: str, context: Any) -> dict[str, Any]:

@@ -362,6 +362,8 @@ def environment_path(env: Environment) -> str | None:
 
 
 Retries = Annotated[int, integer(0, 100)]
+#: ``model``: a task per model, port test and custom test; ``stage``: a task per stage.
+TaskGranularity = Annotated[Literal["model", "stage"], choice(("model", "stage"))]
 Tags = Annotated[tuple[Text, ...], OneOrMany()]
 
 
@@ -379,6 +381,11 @@ class Defaults(Located):
     start_date: Day | None = None
     timezone: Timezone = "UTC"
     tags: Tags = ()
+    #: How many Airflow tasks a build is: one per model and test (``model``: what failed is
+    #: a task in the grid) or one per stage (``stage``: check_inputs, build, test, certify;
+    #: fewer task start-ups, so a live chain certifies sooner). The registry and the Mesh
+    #: page record every model and check either way.
+    task_granularity: TaskGranularity = "model"
 
 
 StandardTest = Annotated[str, choice(STANDARD_TESTS, "standard test")]
@@ -1013,12 +1020,16 @@ def _asset_condition(value: AllOf | AnyOf) -> AssetCondition:
 # --------------------------------------------------------------------------- the domain
 
 
+#: What a domain takes from the mesh's ``defaults`` unless it sets its own.
+INHERITED = ("owner", "retries", "retry_delay", "task_granularity")
+
+
 def _inherit(value: Any, info: ValidationInfo) -> Any:
-    """A domain's owner, retries and retry_delay default to the mesh's ``defaults``."""
+    """A domain's :data:`INHERITED` settings default to the mesh's ``defaults``."""
     defaults = (info.context or {}).get("defaults")
     if not isinstance(defaults, Defaults) or not isinstance(value, Mapping):
         return value
-    missing = {k: getattr(defaults, k) for k in ("owner", "retries", "retry_delay") if value.get(k) is None}
+    missing = {k: getattr(defaults, k) for k in INHERITED if value.get(k) is None}
     if not missing:
         return value
     node = copy_map(value, list(value)) if isinstance(value, YamlMap) else dict(value)
@@ -1039,6 +1050,7 @@ class Domain(Located):
     tags: Tags = ()
     retries: Retries = 0
     retry_delay: Duration = timedelta(minutes=5)
+    task_granularity: TaskGranularity = "model"
     sources: dict[Identifier, Source] = {}
     models: Annotated[tuple[Model, ...], NonEmpty("models must list at least one model")]
     outputs: Annotated[

@@ -61,6 +61,8 @@ class TaskSpec(TypedDict):
     kind: str
     upstream: list[str]
     opens_build: bool
+    #: A ``stage`` task's steps (``task_granularity: stage``); empty otherwise.
+    steps: list[TaskSpec]
 
 
 class DagSpec(TypedDict):

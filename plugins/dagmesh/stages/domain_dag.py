@@ -28,9 +28,10 @@ from dagmesh.stages.dag_spec import (
     DagSpec,
     ScheduleSpec,
     SensorSpec,
+    TaskSpec,
     port_asset_spec,
 )
-from dagmesh.stages.tasks import GROUPS, domain_tasks
+from dagmesh.stages.tasks import GROUPS, StageTask, by_stage, domain_tasks
 
 
 def fresh_dag_spec(root: Path, name: str) -> tuple[DagSpec | None, list[ConfigError] | None, FilesRecord]:
@@ -57,6 +58,8 @@ def dag_spec(analysis: MeshAnalysis, name: str, environment: str) -> DagSpec:
     edges = analysis.graph.edges_into(name)
     start = mesh.defaults.start_date
     plan = domain_tasks(domain, analysis.model_order[name], analysis.model_refs[name])
+    if domain.task_granularity == "stage":
+        plan = by_stage(plan)
     return {
         "dag_id": name,
         "description": (domain.description.splitlines() or [f"{domain.layer} domain {name}"])[0][:200],
@@ -70,17 +73,19 @@ def dag_spec(analysis: MeshAnalysis, name: str, environment: str) -> DagSpec:
         "pool": warehouse_pool(environments(mesh, project.root).get(environment)),
         "sensors": _sensors(mesh, [e for e in edges if e.via == "sensor"]),
         "groups": {str(group): tooltip for group, tooltip in GROUPS.items()},
-        "tasks": [
-            {
-                "group": t.group,
-                "name": t.name,
-                "kind": t.kind,
-                "upstream": list(t.upstream),
-                "opens_build": t.opens_build,
-            }
-            for t in plan
-        ],
+        "tasks": [_task(t) for t in plan],
         "port_assets": {port: port_asset_spec(mesh.name, name, port) for port in domain.outputs},
+    }
+
+
+def _task(task: StageTask) -> TaskSpec:
+    return {
+        "group": task.group,
+        "name": task.name,
+        "kind": task.kind,
+        "upstream": list(task.upstream),
+        "opens_build": task.opens_build,
+        "steps": [_task(step) for step in task.steps],
     }
 
 

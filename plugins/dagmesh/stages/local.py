@@ -98,7 +98,7 @@ def run_build(
 def _run_task(ctx: BuildContext, task: StageTask, stop: threading.Event) -> TaskDone:
     started = time.monotonic()
     try:
-        lines = _STAGES[task.kind](ctx, task, stop)
+        lines = run_step(ctx, task, stop)
         return TaskDone(task, "success", time.monotonic() - started, lines)
     except (StageFailure, WarehouseConfigError) as exc:  # a verdict: the data or the config said no
         details = getattr(exc, "details", [])
@@ -163,6 +163,11 @@ def _certify(ctx: BuildContext, task: StageTask, stop: threading.Event) -> list[
     result = certify.certify(ctx)
     certification = result.certification
     return [(True, f"certified {ctx.domain.name} v{certification.version} (build {certification.build_id})")]
+
+
+def run_step(ctx: BuildContext, task: StageTask, stop: threading.Event) -> list[LogLine]:
+    """Run one task of the plan (not a ``stage`` task: its steps); what it logged."""
+    return _STAGES[task.kind](ctx, task, stop)
 
 
 _STAGES: dict[str, Callable[[BuildContext, StageTask, threading.Event], list[LogLine]]] = {

@@ -8,17 +8,23 @@ read this plan, so a local run and an Airflow run do the same work in the same o
       >> build.prepare >> build.<model> (in ref() order)
       >> test.<port> | test.<model with column tests> | test.<custom test>
       >> certify.publish   (runs whatever happened before it: it records the outcome)
+
+With ``task_granularity: stage`` (:func:`by_stage`) the Airflow DAG runs each group but
+``certify`` as one task of those steps, in the same order::
+
+    check_inputs.all >> build.all >> test.all >> certify.publish
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from dagmesh.config.model import Domain
+from dagmesh.stages.dag_spec import TaskSpec
 
-Kind = Literal["sources", "upstreams", "prepare", "model", "checks", "custom", "certify"]
+Kind = Literal["sources", "upstreams", "prepare", "model", "checks", "custom", "certify", "stage"]
 Group = Literal["check_inputs", "build", "test", "certify"]
 
 #: The task groups, in the order a build goes through them, with what each is for.
@@ -40,6 +46,8 @@ class StageTask:
     upstream: tuple[str, ...] = ()
     #: The first task of a run records the build's start in the registry.
     opens_build: bool = False
+    #: A ``stage`` task's steps: the tasks of its group, run in order in one task.
+    steps: tuple[StageTask, ...] = ()
 
     @property
     def task_id(self) -> str:
@@ -85,3 +93,45 @@ def domain_tasks(
     tasks += tests
     tasks.append(StageTask("certify", "publish", "certify", tuple(t.task_id for t in tests) or built))
     return tasks
+
+
+#: The name of a stage's one task under ``task_granularity: stage`` (``build.all``).
+STAGE_TASK = "all"
+
+
+def by_stage(tasks: Sequence[StageTask]) -> list[StageTask]:
+    """``tasks`` (a :func:`domain_tasks` plan) as one task per group, ``certify`` kept as it is.
+
+    A stage task runs its steps in order; a step whose upstream step failed is skipped,
+    as the task would be, and the stage fails once every step had its turn.
+    """
+    groups: dict[str, list[StageTask]] = {}
+    for task in tasks:
+        groups.setdefault(task.group, []).append(task)
+    owner = {
+        t.task_id: (t.task_id if g == "certify" else f"{g}.{STAGE_TASK}")
+        for g, ts in groups.items()
+        for t in ts
+    }
+    staged: list[StageTask] = []
+    for group, steps in groups.items():
+        upstream = tuple(
+            dict.fromkeys(owner[u] for s in steps for u in s.upstream if owner[u] != owner[s.task_id])
+        )
+        if group == "certify":
+            staged += [StageTask(s.group, s.name, s.kind, upstream) for s in steps]
+        else:
+            staged.append(StageTask(steps[0].group, STAGE_TASK, "stage", upstream, steps=tuple(steps)))
+    return staged
+
+
+def stage_task(spec: TaskSpec) -> StageTask:
+    """The task a :class:`~dagmesh.stages.dag_spec.TaskSpec` describes."""
+    return StageTask(
+        cast(Group, spec["group"]),
+        spec["name"],
+        cast(Kind, spec["kind"]),
+        tuple(spec["upstream"]),
+        spec["opens_build"],
+        tuple(stage_task(step) for step in spec["steps"]),
+    )
