@@ -47,10 +47,12 @@ lint: $(INSTALLED)
 BENCH_SIZES ?= 100 1000 10000
 
 ## DAG-parse time of the loader vs the same DAGs written by hand (100, 1,000, 10,000 domains),
-## then `dagmesh run` vs `dagmesh run --airflow` on the example (about 40 minutes on 2 cores).
+## then `dagmesh run` vs `dagmesh run --airflow` on the example, then the live chain in a local
+## Airflow vs `dagmesh run` (about an hour on 2 cores).
 bench: $(INSTALLED)
 	$(BIN)/python bench/parse_bench.py $(BENCH_SIZES)
 	$(BIN)/python bench/run_bench.py $(SCALE)
+	$(BIN)/python bench/live_bench.py $(SCALE)
 
 ## A local Airflow (UI on http://localhost:8080) running the example mesh; Ctrl-C stops it.
 airflow: $(INSTALLED)

@@ -26,6 +26,7 @@ import duckdb
 import pytest
 
 from dagmesh.cli.local_airflow import LocalAirflow, free_port, port_is_free
+from dagmesh.config.environments import DUCKDB_POOL_SLOTS
 from dagmesh.mesh.schedules import aligned_upstream_tick
 from tests.helpers import REPO, copy_example, dagmesh, edit
 
@@ -202,6 +203,18 @@ def test_the_readme_recipe_certifies_the_whole_mesh(live: Live) -> None:
     (physician_version,) = {e["extra"]["domain_version"] for e in events["physician"]}
     for dag_id in ("physician_dw", "payer_dw", "launch_analytics"):
         assert {e["extra"]["lineage"]["physician"] for e in events[dag_id]} == {physician_version}, dag_id
+
+    # Independent domains' warehouse tasks ran side by side (they take turns on the DuckDB file).
+    assert airflow.request("GET", "/api/v2/pools/dagmesh_duckdb")["slots"] == DUCKDB_POOL_SLOTS
+    spans = [
+        (dag_id, ti["start_date"], ti["end_date"])
+        for dag_id in MASTERED
+        for ti in airflow.request(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{runs[dag_id][0]['dag_run_id']}/taskInstances"
+        )["task_instances"]
+        if ti["pool"] == "dagmesh_duckdb"
+    ]
+    assert any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in spans for b in spans)
 
     with duckdb.connect(str(live.project / ".dagmesh" / "warehouse.duckdb"), read_only=True) as con:
         states = con.execute("SELECT domain, state FROM mesh_meta.builds").fetchall()

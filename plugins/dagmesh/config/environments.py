@@ -30,8 +30,13 @@ from dagmesh.errors import Location
 
 ENV_VAR = "DAGMESH_ENV"
 STATE_FILE = Path(".dagmesh") / "environments.yaml"
-#: Airflow pool that serializes warehouse tasks on an embedded DuckDB file.
+#: Airflow pool of the warehouse tasks on an embedded DuckDB file.
 DUCKDB_POOL = "dagmesh_duckdb"
+#: Its slots: how many warehouse tasks may run at once. They take turns on the file itself
+#: (one writing process at a time; each task holds it only while a statement batch runs, and
+#: waits up to ``engines.duckdb.LOCK_WAIT_SECONDS`` for it), so independent domains start
+#: and finish their tasks side by side instead of queueing whole tasks behind one another.
+DUCKDB_POOL_SLOTS = 4
 
 
 class UnknownEnvironment(Exception):

@@ -35,6 +35,9 @@ BRANCH_ALIAS = "dagmesh_branch"
 
 #: How long opening the warehouse waits for another process to release the file.
 LOCK_WAIT_SECONDS = 120.0
+#: The longest pause between two tries (tasks of other domains hold the file for well
+#: under a second at a time: a longer pause would mostly leave it unused).
+WRITE_POLL_SECONDS = 0.2
 #: The name an attached source database has while `dagmesh load` copies a table from it.
 ATTACHED_ALIAS = "dagmesh_source"
 #: How long a reader (the REST API) waits for a writer before saying the warehouse is busy.
@@ -176,7 +179,7 @@ class DuckDBEngine(Engine):
                     progress.waiting(f"the DuckDB warehouse {self.path}: another process has it open", until)
                 time.sleep(delay)
                 waited += delay
-                delay = min(delay * 2, 1.0)
+                delay = min(delay * 2, WRITE_POLL_SECONDS)
 
     def load_raw(
         self,
