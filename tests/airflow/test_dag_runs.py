@@ -179,7 +179,7 @@ def test_a_failed_test_reads_as_a_verdict_in_the_one_task_that_fails(seeded: Pat
 
 def test_with_stage_granularity_a_failed_test_reads_as_a_verdict_in_the_gate(seeded: Path) -> None:
     set_domain_key(seeded, "mastered/physician.yaml", "task_granularity: stage")
-    assert dagmesh("run", "--airflow", "physician", project=seeded).returncode == 0
+    assert dagmesh("run", "physician", project=seeded).returncode == 0
     with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb")) as con:
         con.execute(PLANT_DUPLICATE_NPIS)
 
