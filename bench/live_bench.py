@@ -34,16 +34,12 @@ from tests.airflow.test_live import DOMAINS, MASTERED, shift_schedules  # noqa: 
 from tests.helpers import copy_example  # noqa: E402
 
 from dagmesh.cli.local_airflow import LocalAirflow, free_port  # noqa: E402
+from dagmesh.config.project import load_project  # noqa: E402
+from dagmesh.mesh.analysis import analyze  # noqa: E402
 
 BYTECODE = os.environ.get("BENCH_BYTECODE", "1") != "0"
 FINAL = "launch_analytics"
 GRANULARITIES = ("model", "stage")
-#: The domains each domain's first task waits for (through Assets or sensors), in the example.
-UPSTREAMS = {
-    "physician_dw": ("physician", "product"),
-    "payer_dw": ("physician", "payer", "product"),
-    "launch_analytics": ("physician_dw", "payer_dw"),
-}
 
 
 def dagmesh(project: Path, *args: str) -> float:
@@ -56,8 +52,13 @@ def dagmesh(project: Path, *args: str) -> float:
     return time.perf_counter() - started
 
 
-def when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+def upstream_domains(project: Path) -> dict[str, tuple[str, ...]]:
+    """The domains each domain's first task waits for (through Assets or sensors)."""
+    analysis = analyze(load_project(project))
+    domains = analysis.project.domains
+    return {
+        name: tuple(dict.fromkeys(e.upstream for e in analysis.graph.edges_into(name))) for name in domains
+    }
 
 
 @dataclass
@@ -69,6 +70,8 @@ class Chain:
     tasks: dict[tuple[str, str], dict[str, Any]]
     #: (dag_id, task_id) -> its upstream task ids.
     upstream: dict[tuple[str, str], set[str]]
+    #: dag_id -> the domains it consumes.
+    domains: dict[str, tuple[str, ...]]
     triggered: datetime
 
     def critical_path(self) -> list[tuple[str, float, float]]:
@@ -79,8 +82,8 @@ class Chain:
         while at is not None:
             ti = self.tasks[at]
             before = [self.tasks[(at[0], u)] for u in self.upstream[at] if (at[0], u) in self.tasks]
-            if not before and at[0] in UPSTREAMS:  # a run's first task waited for its upstreams' gates
-                before = [self.tasks[(u, "certify.publish")] for u in UPSTREAMS[at[0]]]
+            if not before:  # a run's first task waited for its upstreams' gates
+                before = [self.tasks[(u, "certify.publish")] for u in self.domains[at[0]]]
             previous = max(before, key=lambda t: _at(t["end_date"])) if before else None
             since = _at(previous["end_date"]) if previous else self.triggered
             # A sensor starts before what it waits for ends: its share is from then on.
@@ -124,7 +127,9 @@ def chain(airflow: LocalAirflow, timeout: float = 1800) -> Chain:
             tasks[(dag_id, ti["task_id"])] = ti
             upstream.setdefault((dag_id, ti["task_id"]), set())
     end = _at(tasks[(FINAL, "certify.publish")]["end_date"])
-    return Chain((end - triggered).total_seconds(), tasks, upstream, triggered)
+    return Chain(
+        (end - triggered).total_seconds(), tasks, upstream, upstream_domains(airflow.project_root), triggered
+    )
 
 
 def _runs(airflow: LocalAirflow, dag_id: str) -> list[dict[str, Any]]:
