@@ -133,7 +133,7 @@ def _write(path: Path, records: dict[str, Any]) -> None:
 
 
 def warehouse_pool(env: Environment | None) -> str | None:
-    """The Airflow pool warehouse tasks run in: one slot for a DuckDB file, none on Snowflake."""
+    """The Airflow pool warehouse tasks run in: `dagmesh_duckdb` for a DuckDB file, none on Snowflake."""
     if env is None:
         return None
     if env.pool:
