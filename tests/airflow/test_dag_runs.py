@@ -146,17 +146,23 @@ def test_the_dagmesh_env_variable_points_running_dags_at_a_branch_environment(se
         assert tables.fetchall() == [(0,)]  # the environment it came from was never written
 
 
-def test_a_failed_test_reads_as_a_verdict_in_the_one_task_that_fails(seeded: Path) -> None:
-    assert dagmesh("run", "physician", project=seeded).returncode == 0
-    with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb")) as con:
+def physician_fails_through_airflow(project: Path) -> str:
+    """Certify physician once, plant duplicate NPIs, and run it with ``dagmesh run --airflow``:
+    the run is not certified; returns its log."""
+    assert dagmesh("run", "physician", project=project).returncode == 0
+    with duckdb.connect(str(project / ".dagmesh" / "warehouse.duckdb")) as con:
         con.execute(PLANT_DUPLICATE_NPIS)
 
-    done = dagmesh("run", "--airflow", "physician", project=seeded)
+    done = dagmesh("run", "--airflow", "physician", project=project)
 
     assert done.returncode == 1
     assert "NOT certified (v1 stays published)" in done.stdout
-    newest = max((seeded / ".dagmesh" / "logs").glob("run-*.log"))
-    output = newest.read_text()
+    return max((project / ".dagmesh" / "logs").glob("run-*.log")).read_text()
+
+
+def test_a_failed_test_reads_as_a_verdict_in_the_one_task_that_fails(seeded: Path) -> None:
+    output = physician_fails_through_airflow(seeded)
+
     checks = task_log(output, "test.physician")
     assert "FAIL physician.physician.npi:unique observed 5, expected = 0" in checks
     assert "PASS physician.physician:primary_key observed 0, expected = 0" in checks
@@ -179,15 +185,9 @@ def test_a_failed_test_reads_as_a_verdict_in_the_one_task_that_fails(seeded: Pat
 
 def test_with_stage_granularity_a_failed_test_reads_as_a_verdict_in_the_gate(seeded: Path) -> None:
     set_domain_key(seeded, "mastered/physician.yaml", "task_granularity: stage")
-    assert dagmesh("run", "physician", project=seeded).returncode == 0
-    with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb")) as con:
-        con.execute(PLANT_DUPLICATE_NPIS)
 
-    done = dagmesh("run", "--airflow", "physician", project=seeded)
+    output = physician_fails_through_airflow(seeded)
 
-    assert done.returncode == 1
-    assert "NOT certified (v1 stays published)" in done.stdout
-    output = max((seeded / ".dagmesh" / "logs").glob("run-*.log")).read_text()
     checks = task_log(output, "test.all")  # every check, each step of the stage in turn
     assert checks.index("test.physician") < checks.index("test.no_duplicate_npi")
     assert "FAIL physician.physician.npi:unique observed 5, expected = 0" in checks
