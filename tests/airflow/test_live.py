@@ -3,7 +3,8 @@
 A real api-server, scheduler, DAG processor and triggerer (LocalExecutor, SQLite) on a
 copy of the example with a fresh DuckDB warehouse. The tests run in order on one
 Airflow: the README's recipe (unpause every domain, trigger the three mastered ones
-through the REST API with no logical date, as the UI does) certifies the whole mesh;
+through the REST API with no logical date, as the UI does) certifies the whole mesh,
+one domain of it with ``task_granularity: stage``;
 a broken domain config stays alone while Airflow runs; SIGTERM stops every component;
 a second start finds components a killed start left running.
 """
@@ -28,7 +29,7 @@ import pytest
 from dagmesh.cli.local_airflow import LocalAirflow, free_port, port_is_free
 from dagmesh.config.environments import DUCKDB_POOL_SLOTS
 from dagmesh.mesh.schedules import aligned_upstream_tick
-from tests.helpers import REPO, copy_example, dagmesh, edit
+from tests.helpers import REPO, copy_example, dagmesh, edit, set_domain_key
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +44,8 @@ CONFIGS = {
     "payer_dw": "integrated/payer_dw.yaml",
 }
 DEADLINE = 15 * 60
+#: physician_dw checks its sources and its (Asset-triggered) upstreams in one check_inputs task.
+STAGE_GRANULAR_CONFIG = "integrated/physician_dw.yaml"
 
 
 def shift_schedules(project: Path) -> dict[str, str]:
@@ -99,6 +102,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     # The example has no start_date, so an unpaused cron domain without sensors waits for its
     # next tick: with the ticks hours away, every run is one the test (or Airflow) started.
     crons = shift_schedules(project)
+    # One domain runs each stage as one task: the scheduler runs the stage operator too.
+    set_domain_key(project, STAGE_GRANULAR_CONFIG, "task_granularity: stage")
     seeded = dagmesh("seed", "--scale", "0.01", project=project)
     assert seeded.returncode == 0, seeded.stderr
     home, port = root / "airflow", free_port()
@@ -192,6 +197,12 @@ def test_the_readme_recipe_certifies_the_whole_mesh(live: Live) -> None:
     assert payer_dw["run_type"] == "scheduled"
     assert datetime.fromisoformat(payer_dw["logical_date"].replace("Z", "+00:00")) == latest
     assert {r["run_type"] for r in runs["physician_dw"]} == {"asset_triggered"}
+    (physician_dw,) = runs["physician_dw"]
+    path = f"/api/v2/dags/physician_dw/dagRuns/{physician_dw['dag_run_id']}/taskInstances"
+    stage_tasks = {ti["task_id"]: ti["state"] for ti in airflow.request("GET", path)["task_instances"]}
+    assert stage_tasks == dict.fromkeys(
+        ("check_inputs.all", "build.all", "test.all", "certify.publish"), "success"
+    )
     assert {r["run_type"] for r in runs["launch_analytics"]} == {"asset_triggered"}
 
     events = {
