@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,6 +15,19 @@ from dagmesh.stages.context import StageFailure
 from tests.airflow.test_dagbag import DOMAINS, load_dagbag
 from tests.helpers import certify_domain, dagmesh, edit
 from tests.support.dag_processor import DagProcessor
+
+
+def dag_cache_entries(directory: Path) -> dict[str, int]:
+    """Domain -> the inode of its DAG-cache entry (storing an entry writes a new file)."""
+    entries = (path for path in directory.iterdir() if not path.name.startswith("."))
+    return {json.loads(path.read_text())["spec"]["dag_id"]: path.stat().st_ino for path in entries}
+
+
+def rewritten(before: dict[str, int], directory: Path) -> list[str]:
+    """The domains whose DAG-cache entry was stored again since ``before``."""
+    return sorted(
+        domain for domain, inode in dag_cache_entries(directory).items() if before.get(domain) != inode
+    )
 
 
 def the_import_error(bag: Any, dag_file: str) -> str:
@@ -173,8 +187,11 @@ def test_in_the_dag_processor_a_broken_domain_leaves_every_other_dag_active(
     project: Path, tmp_path: Path
 ) -> None:
     processor = DagProcessor(project, tmp_path / "airflow")
+    processor.env["DAGMESH_DAG_CACHE"] = str(tmp_path / "dag-cache")
     processor.parse()
     assert processor.active() == DOMAINS and processor.import_errors() == {}
+    cached = dag_cache_entries(tmp_path / "dag-cache")
+    assert sorted(cached) == DOMAINS
     schedule = processor.asset_expression("launch_analytics")
     assert "mesh://pharma/payer_dw/physician_access" in schedule
     edit(project, "dag_configs/integrated/payer_dw.yaml", 'schedule: "0 6 * * *"', 'schedule: "0 6 * *"')
@@ -193,8 +210,14 @@ def test_in_the_dag_processor_a_broken_domain_leaves_every_other_dag_active(
     assert "Traceback" not in errors["domains/payer_dw.py"]
     # Its consumer keeps every input (and waits): not re-wired while payer_dw is broken.
     assert processor.asset_expression("launch_analytics") == schedule
+    # Only the consumer, which read payer_dw's config, was built afresh (and cached again);
+    # every other domain came from the DAG cache.
+    assert rewritten(cached, tmp_path / "dag-cache") == ["launch_analytics"]
+    cached = dag_cache_entries(tmp_path / "dag-cache")
 
     edit(project, "dag_configs/integrated/payer_dw.yaml", 'schedule: "0 6 * *"', 'schedule: "0 6 * * *"')
     processor.parse()
 
     assert processor.active() == DOMAINS and processor.import_errors() == {}
+    # payer_dw's config reads as it did at the first parse again: that entry serves it again.
+    assert rewritten(cached, tmp_path / "dag-cache") == ["launch_analytics"]
