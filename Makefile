@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 INSTALLED := $(VENV)/.installed
+DBT_VENV := .venv-dbt
 SCALE ?= 1
 
 .PHONY: venv demo test test-fast lint browser bench airflow lock clean
@@ -47,12 +48,19 @@ lint: $(INSTALLED)
 BENCH_SIZES ?= 100 1000 10000
 
 ## DAG-parse time of the loader vs the same DAGs written by hand (100, 1,000, 10,000 domains),
-## then `dagmesh run` vs `dagmesh run --airflow` on the example, then the live chain in a local
-## Airflow vs `dagmesh run` (about an hour on 2 cores).
-bench: $(INSTALLED)
+## then `dagmesh run` vs `dagmesh run --airflow` on the example and vs `dbt build` on bench/shop,
+## then the live chain in a local Airflow vs `dagmesh run` (about an hour on 2 cores).
+bench: $(INSTALLED) $(DBT_VENV)/.installed
 	$(BIN)/python bench/parse_bench.py $(BENCH_SIZES)
 	$(BIN)/python bench/run_bench.py $(SCALE)
+	$(BIN)/python bench/dbt_bench.py $(SCALE)
 	$(BIN)/python bench/live_bench.py $(SCALE)
+
+## dbt with the duckdb adapter for the bench, in its own environment (its pins conflict with Airflow's).
+$(DBT_VENV)/.installed: bench/dbt-requirements.txt $(INSTALLED)
+	test -x $(DBT_VENV)/bin/python || $(PYTHON) -m venv $(DBT_VENV)
+	$(BIN)/uv pip install --python $(DBT_VENV)/bin/python --requirement bench/dbt-requirements.txt
+	touch $@
 
 ## A local Airflow (UI on http://localhost:8080) running the example mesh; Ctrl-C stops it.
 airflow: $(INSTALLED)
@@ -62,6 +70,7 @@ airflow: $(INSTALLED)
 ## Re-pin every dependency (needs network access to PyPI).
 lock: $(INSTALLED)
 	$(BIN)/uv pip compile setup.cfg --extra dev --python-version 3.11 --no-header --output-file constraints.txt
+	$(BIN)/uv pip compile bench/dbt-requirements.in --python-version 3.11 --no-header --output-file bench/dbt-requirements.txt
 
 clean:
-	rm -rf $(VENV) .dagmesh .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DBT_VENV) .dagmesh .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,12 @@
+select
+    l.sku,
+    cast(date_trunc('month', o.ordered_on) as date) as sales_month,
+    p.category,
+    cast(count(distinct l.order_id) as integer) as orders,
+    cast(sum(l.quantity) as integer) as units,
+    cast(sum(l.amount) as decimal(14, 2)) as revenue
+from {{ ref('order_lines') }} as l
+inner join {{ ref('orders') }} as o on l.order_id = o.order_id
+inner join {{ ref('products') }} as p on l.sku = p.sku
+where o.status not in ('returned', 'return_pending')
+group by 1, 2, 3

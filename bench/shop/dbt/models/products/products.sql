@@ -1,0 +1,6 @@
+select
+    sku,
+    name as product_name,
+    upper(category) as category,
+    cast(price_cents / 100.0 as decimal(12, 2)) as price
+from {{ source('shop', 'products') }}

@@ -1,0 +1,8 @@
+-- Orders of known customers.
+select
+    o.id as order_id,
+    o.user_id as customer_id,
+    cast(o.ordered_at as date) as ordered_on,
+    lower(o.status) as status
+from {{ source('shop_orders') }} as o
+inner join {{ port('customers.customers') }} as c on o.user_id = c.customer_id
