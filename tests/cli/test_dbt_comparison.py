@@ -65,9 +65,7 @@ def test_the_comparison_finds_the_same_rows_and_notices_one_changed(shop: Path, 
     assert all(equal for *_, equal in compare(warehouse, other))
 
     with duckdb.connect(str(other)) as con:
-        con.execute(
-            "UPDATE orders SET items = items + 1 WHERE order_id = (SELECT min(order_id) FROM orders)"
-        )
+        con.execute("UPDATE orders SET items = items + 1 WHERE order_id = (SELECT min(order_id) FROM orders)")
     verdicts = {port: (rows, equal) for port, rows, _, equal in compare(warehouse, other)}
     assert verdicts["orders.orders"][1] is False
     assert all(equal for port, (_, equal) in verdicts.items() if port != "orders.orders")

@@ -63,14 +63,14 @@ def test_the_whole_mesh_runs_and_reports_every_domain_certified(seeded: Path) ->
     with warehouse(seeded) as con:
         published = con.execute("SELECT COUNT(*) FROM launch_analytics.launch_targets").fetchone()
         assert published is not None and published[0] >= 10
-        # Consumers see only ports: payer_dw's staging model is kept in its state schema.
+        # Consumers see only ports: payer_dw's staging model stays in its build schema.
         tables = con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
             "WHERE table_schema LIKE 'payer_dw%'"
         ).fetchall()
         published_tables = {t for s, t in tables if s == "payer_dw"} - {"dagmesh_build"}
         assert published_tables == {"dim_payer_plan", "fact_payer_claims", "physician_access"}
-        assert ("payer_dw__state", "stg_claims") in tables
+        assert ("payer_dw__build", "stg_claims") in tables
 
 
 def test_a_failing_blocking_test_keeps_the_last_certified_data_and_blocks_downstream(seeded: Path) -> None:

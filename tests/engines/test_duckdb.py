@@ -64,17 +64,17 @@ def test_publish_is_all_or_nothing(engine: DuckDBEngine) -> None:
     with engine.session() as session:
         session.run_all(engine.reset_build_schema("d"))
         session.execute_text("CREATE TABLE d__build.a AS SELECT 1 AS v")
-        engine.publish(session, "d", ["a", "b"])
+        engine.publish(session, "d", ["a", "b"], [])
         session.run_all(engine.reset_build_schema("d"))
         session.execute_text("CREATE TABLE d__build.a AS SELECT 2 AS v")
         session.execute_text("CREATE TABLE d__build.b AS SELECT 2 AS v")
         with pytest.raises(RuntimeError), session.transaction():
-            engine.publish(session, "d", ["a", "b"])
+            engine.publish(session, "d", ["a", "b"], [])
             raise RuntimeError("the registry write failed")
         assert session.query_text("SELECT v FROM d.a") == [(1,)]
         assert engine.list_tables(session, published) == ["a"]
         with session.transaction():
-            engine.publish(session, "d", ["a", "b"])
+            engine.publish(session, "d", ["a", "b"], [])
         assert session.query_text("SELECT v FROM d.a") == [(2,)]
         assert engine.list_tables(session, published) == ["a", "b"]
 
@@ -83,10 +83,10 @@ def test_publishing_drops_tables_the_new_build_no_longer_has(engine: DuckDBEngin
     with engine.session() as session:
         session.run_all(engine.reset_build_schema("d"))
         session.execute_text("CREATE TABLE d__build.old AS SELECT 1 AS v")
-        engine.publish(session, "d", ["old"])
+        engine.publish(session, "d", ["old"], [])
         session.run_all(engine.reset_build_schema("d"))
         session.execute_text("CREATE TABLE d__build.new AS SELECT 1 AS v")
-        engine.publish(session, "d", ["new"])
+        engine.publish(session, "d", ["new"], [])
         assert engine.list_tables(session, engine.published_schema("d")) == ["new"]
 
 
@@ -95,10 +95,14 @@ def test_models_that_are_not_ports_are_kept_out_of_consumers_sight(engine: DuckD
         session.run_all(engine.reset_build_schema("d"))
         session.execute_text("CREATE TABLE d__build.port AS SELECT 1 AS v")
         session.execute_text("CREATE TABLE d__build.staging AS SELECT 2 AS v")
-        engine.publish(session, "d", ["port"])
+        session.execute_text("CREATE TABLE d__build.history AS SELECT 3 AS v")
+        engine.publish(session, "d", ["port"], ["history"])
         assert engine.list_tables(session, engine.published_schema("d")) == ["port"]
-        assert engine.list_tables(session, engine.state_schema("d")) == ["staging"]
+        # the state model (incremental, the next build starts from it) is copied; the
+        # staging model is not, and stays in the build schema until the next build
+        assert engine.list_tables(session, engine.state_schema("d")) == ["history"]
+        assert "staging" in engine.list_tables(session, engine.build_schema("d"))
         session.run_all(engine.reset_build_schema("d"))
         session.execute_text("CREATE TABLE d__build.port AS SELECT 3 AS v")
-        engine.publish(session, "d", ["port"])  # the staging model is gone from the domain
+        engine.publish(session, "d", ["port"], [])  # the history model is gone from the domain
         assert engine.list_tables(session, engine.state_schema("d")) == []

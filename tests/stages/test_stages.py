@@ -118,10 +118,23 @@ def test_a_build_never_reads_an_upstream_that_recertified_after_check_inputs(see
         build.build_model(ctx, "dim_physician")
 
 
-def test_an_incremental_model_merges_recent_months_and_keeps_earlier_ones(seeded: Path) -> None:
+STAGING_MODEL = "  - {name: stg_rx_claims, sql: physician_dw/stg_rx_claims.sql}"
+
+
+@pytest.mark.parametrize(
+    "certified",
+    ["physician_dw.fact_prescriptions", "physician_dw__state.stg_rx_claims"],
+    ids=["a port", "a model kept in the state schema"],
+)
+def test_an_incremental_model_merges_recent_months_and_keeps_earlier_ones(
+    seeded: Path, certified: str
+) -> None:
+    config = seeded / "dag_configs" / "integrated" / "physician_dw.yaml"
+    incremental = STAGING_MODEL[:-1] + ", materialized: incremental, unique_key: [claim_id]}"
+    config.write_text(config.read_text().replace(STAGING_MODEL, incremental))
     for domain in ("physician", "product", "physician_dw"):
         certify_domain(seeded, domain, run_id="r1")
-    months_sql = "SELECT COUNT(DISTINCT fill_month) FROM physician_dw.fact_prescriptions"
+    months_sql = f"SELECT COUNT(DISTINCT fill_month) FROM {certified}"
     (all_months,) = query(seeded, months_sql)[0]
     # Old claims disappear from the raw feed; an incremental run only recomputes recent months.
     query(seeded, "DELETE FROM raw_claims.rx_claims WHERE fill_date < DATE '2026-06-01'")

@@ -1096,6 +1096,12 @@ class Domain(Located):
         return next((m for m in self.models if m.name == name), None)
 
     @property
+    def state_models(self) -> list[str]:
+        """The models a certified build keeps out of consumers' sight for the next build to
+        start from: the incremental ones that are not ports."""
+        return [m.name for m in self.models if m.materialized == "incremental" and m.name not in self.outputs]
+
+    @property
     def upstream_domains(self) -> list[str]:
         seen: dict[str, None] = {}
         for consume in self.consumes:

@@ -223,14 +223,16 @@ class Engine(ABC):
         ]
 
     @abstractmethod
-    def publish(self, session: Session, domain: str, ports: Collection[str]) -> None:
+    def publish(self, session: Session, domain: str, ports: Collection[str], state: Collection[str]) -> None:
         """Atomically make the build schema's tables the domain's published tables: the
-        ``ports`` (and the build marker) where consumers read, every other model in the
-        domain's state schema (:meth:`state_schema`), out of consumers' sight."""
+        ``ports`` (and the build marker) where consumers read, the ``state`` models (the
+        incremental ones that are not ports: the next build starts from them) in the domain's
+        state schema (:meth:`state_schema`), out of consumers' sight. Other models are not
+        copied: they stay in the build schema until the next build replaces them."""
 
     def state_schema(self, domain: str) -> Relation:
-        """Where a domain's certified models that are not ports are kept (an incremental
-        one starts its next build from there)."""
+        """Where a domain's certified incremental models that are not ports are kept (each
+        starts its next build from there)."""
         return self.schema(f"{domain}__state")
 
     def certified_table(self, domain: str, model: str, is_port: bool) -> Relation:

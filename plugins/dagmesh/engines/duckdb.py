@@ -225,20 +225,21 @@ class DuckDBEngine(Engine):
                 session.execute(sql.detach(ATTACHED_ALIAS))
             return int(session.query(sql.count_rows(target))[0][0])
 
-    def publish(self, session: Session, domain: str, ports: Collection[str]) -> None:
-        build, published, state = (
+    def publish(self, session: Session, domain: str, ports: Collection[str], state: Collection[str]) -> None:
+        build, published, kept = (
             self.build_schema(domain),
             self.published_schema(domain),
             self.state_schema(domain),
         )
-        public = self._public(ports)
+        public, private = self._public(ports), self._public(state) - self._public(())
         tables = self.list_tables(session, build)
-        for schema in (published, state):
+        for schema in (published, kept):
             session.execute(sql.create_schema(schema))
         for table in tables:
-            target = published if table.lower() in public else state
-            session.run_all(self.copy_table(build.child(table), target.child(table)))
-        for schema, keep in ((published, public), (state, {t.lower() for t in tables} - public)):
+            target = published if table.lower() in public else kept if table.lower() in private else None
+            if target is not None:
+                session.run_all(self.copy_table(build.child(table), target.child(table)))
+        for schema, keep in ((published, public), (kept, {t.lower() for t in tables} & private)):
             for stale in self.list_tables(session, schema):
                 if stale.lower() not in keep:
                     session.execute(sql.drop_table(schema.child(stale)))

@@ -179,15 +179,17 @@ class SnowflakeEngine(Engine):
         build, published = self.build_schema(domain), self.published_schema(domain)
         return [sql.create_managed_schema(published), sql.swap_schemas(build, published)]
 
-    def publish(self, session: Session, domain: str, ports: Collection[str]) -> None:
+    def publish(self, session: Session, domain: str, ports: Collection[str], state: Collection[str]) -> None:
         session.run_all(self.publish_statements(domain))
-        # The swap published every model: move those that are not ports to the state schema.
-        published, state = self.published_schema(domain), self.state_schema(domain)
-        public = self._public(ports)
-        session.execute(sql.create_schema(state))
+        # The swap published every model: clone the state models to the state schema, then
+        # take every model that is not a port out of consumers' sight.
+        published, kept = self.published_schema(domain), self.state_schema(domain)
+        public, private = self._public(ports), self._public(state)
+        session.execute(sql.create_schema(kept))
         for table in self.list_tables(session, published):
             if table.lower() not in public:
-                session.run_all(self.copy_table(published.child(table), state.child(table)))
+                if table.lower() in private:
+                    session.run_all(self.copy_table(published.child(table), kept.child(table)))
                 session.execute(sql.drop_table(published.child(table)))
 
     def role(self, name: str) -> Relation:

@@ -63,7 +63,9 @@ def certify(ctx: BuildContext) -> CertifiedBuild:
         already_published = ctx.engine.published_build_id(session, ctx.domain.name) == ctx.build_id
         with session.transaction():
             if not already_published:
-                ctx.engine.publish(session, ctx.domain.name, list(ctx.domain.outputs))
+                ctx.engine.publish(
+                    session, ctx.domain.name, list(ctx.domain.outputs), ctx.domain.state_models
+                )
             certification = registry.certify(
                 session, ctx.build_id, ctx.domain.name, ctx.run_id, merged_lineage(inputs), ports
             )
