@@ -122,3 +122,18 @@ def test_every_stage_runs_under_a_query_tag_naming_mesh_domain_stage_run_and_bui
     }
     # Each session opens with its tag: the statement before every other one of a session is a tag.
     assert account.statements[0].startswith("ALTER SESSION SET QUERY_TAG")
+
+
+def test_publishing_keeps_ports_for_consumers_and_only_incremental_state_beside_them(
+    project: Path, account: FakeSnowflake
+) -> None:
+    fake = engine(project, "fake")
+    with fake.session() as session:
+        session.run_all(fake.reset_build_schema("d"))
+        for model in ("port", "staging", "history"):
+            session.run_all(fake.create_table_as(fake.table(fake.build_schema("d"), model), sql.one()))
+        session.run_all(fake.marker("d", "b1"))
+        fake.publish(session, "d", ["port"], ["history"])
+        published = fake.list_tables(session, fake.published_schema("d"))
+        assert sorted(published) == ["DAGMESH_BUILD", "PORT"]
+        assert fake.list_tables(session, fake.state_schema("d")) == ["HISTORY"]
