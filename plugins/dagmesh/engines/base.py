@@ -242,7 +242,11 @@ class Engine(ABC):
 
     def _public(self, ports: Collection[str]) -> set[str]:
         """The published tables' names as the catalog lists them (lower case to compare)."""
-        return {self.ident(name).lower() for name in [*ports, BUILD_MARKER]}
+        return self._listed([*ports, BUILD_MARKER])
+
+    def _listed(self, models: Collection[str]) -> set[str]:
+        """Models' table names as the catalog lists them (lower case to compare)."""
+        return {self.ident(name).lower() for name in models}
 
     def grants(self, plan: AccessPlan) -> list[Sql]:
         """The statements giving each port's reader role exactly its port, and each

@@ -231,7 +231,7 @@ class DuckDBEngine(Engine):
             self.published_schema(domain),
             self.state_schema(domain),
         )
-        public, private = self._public(ports), self._public(state) - self._public(())
+        public, private = self._public(ports), self._listed(state)
         tables = self.list_tables(session, build)
         for schema in (published, kept):
             session.execute(sql.create_schema(schema))

@@ -184,7 +184,7 @@ class SnowflakeEngine(Engine):
         # The swap published every model: clone the state models to the state schema, then
         # take every model that is not a port out of consumers' sight.
         published, kept = self.published_schema(domain), self.state_schema(domain)
-        public, private = self._public(ports), self._public(state)
+        public, private = self._public(ports), self._listed(state)
         session.execute(sql.create_schema(kept))
         for table in self.list_tables(session, published):
             if table.lower() not in public:
