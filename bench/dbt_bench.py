@@ -108,6 +108,8 @@ def dbt_build(project: Path, dbt: Path) -> float:
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
     if BYTECODE:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     started = time.perf_counter()
     done = subprocess.run(
         [str(dbt), "build", "--profiles-dir", ".", "--project-dir", "."],
