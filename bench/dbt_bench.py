@@ -17,10 +17,8 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
@@ -28,7 +26,7 @@ import duckdb
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.run_bench import BYTECODE, dagmesh  # noqa: E402
+from bench.run_bench import BYTECODE, command_seconds, dagmesh  # noqa: E402
 
 SHOP = REPO / "bench" / "shop"
 #: Each published port of the mesh: (domain, table); dbt builds a model of the same name.
@@ -105,23 +103,8 @@ def dbt_command() -> Path | None:
 
 def dbt_build(project: Path, dbt: Path) -> float:
     """Seconds ``dbt build`` took; stops the bench when it fails."""
-    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
-    if BYTECODE:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-    else:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    started = time.perf_counter()
-    done = subprocess.run(
-        [str(dbt), "build", "--profiles-dir", ".", "--project-dir", "."],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"dbt build failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    return seconds
+    build = [str(dbt), "build", "--profiles-dir", ".", "--project-dir", "."]
+    return command_seconds(build, project, DBT_SEND_ANONYMOUS_USAGE_STATS="false", DO_NOT_TRACK="1")
 
 
 def write_raw(path: Path, scale: float) -> None:

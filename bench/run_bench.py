@@ -29,21 +29,27 @@ from tests.helpers import copy_example  # noqa: E402  (the example as a user's c
 BYTECODE = os.environ.get("BENCH_BYTECODE", "1") != "0"
 
 
-def dagmesh(project: Path, *args: str) -> float:
-    """Seconds the installed command took; stops the bench when it fails."""
-    env = {**os.environ, "DAGMESH_AIRFLOW_HOME": str(project / ".airflow")}
+def command_seconds(command: list[str], cwd: Path, **env: str) -> float:
+    """Seconds ``command`` took in ``cwd`` (bytecode caching as ``BENCH_BYTECODE`` says, ``env``
+    added); stops the bench when it fails."""
+    env = {**os.environ, **env}
     if BYTECODE:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
     else:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     started = time.perf_counter()
-    done = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "dagmesh"), *args], cwd=project, env=env, capture_output=True, text=True
-    )
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"dagmesh {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        name = " ".join([Path(command[0]).name, *command[1:]])
+        raise SystemExit(f"{name} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     return seconds
+
+
+def dagmesh(project: Path, *args: str) -> float:
+    """Seconds the installed command took; stops the bench when it fails."""
+    dagmesh_command = [str(REPO / ".venv" / "bin" / "dagmesh"), *args]
+    return command_seconds(dagmesh_command, project, DAGMESH_AIRFLOW_HOME=str(project / ".airflow"))
 
 
 def timed(project: Path, runs: int, *args: str) -> float:
