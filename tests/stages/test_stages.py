@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import duckdb
@@ -76,6 +77,32 @@ def test_an_upstream_that_was_never_certified_stops_check_inputs(seeded: Path) -
         StageFailure, match=r"physician\.physician: domain physician has never been certified"
     ):
         check_inputs.resolve_upstreams(ctx)
+
+
+@pytest.mark.parametrize("settles", [True, False], ids=["publish-settles", "publish-never-settles"])
+def test_an_upstream_caught_between_publishing_and_certifying_is_read_again(
+    seeded: Path, settles: bool
+) -> None:
+    """Its published tables name one build and its latest certification another, as while its
+    certify commits: the consumer reads again, and fails only if that lasts."""
+    certify_domain(seeded, "product")
+    physician = certify_domain(seeded, "physician").certification.build_id
+    query(seeded, "UPDATE physician.dagmesh_build SET build_id = 'physician-publishing'")
+    if settles:
+        restore = f"UPDATE physician.dagmesh_build SET build_id = '{physician}'"
+        threading.Timer(2 * check_inputs.SETTLE_PAUSE_SECONDS, query, (seeded, restore)).start()
+    ctx = stage_context(seeded, "physician_dw")
+    check_inputs.open_build(ctx)
+    if settles:
+        (reads_physician, _) = sorted(check_inputs.resolve_upstreams(ctx), key=lambda i: i.port)
+        assert reads_physician.upstream_build_id == physician
+    else:
+        stuck = (
+            rf"physician\.physician: the published tables of physician hold build physician-publishing, "
+            rf"not its latest certification {physician}"
+        )
+        with pytest.raises(StageFailure, match=stuck):
+            check_inputs.resolve_upstreams(ctx)
 
 
 def test_the_lineage_of_a_build_records_every_ancestor_version(seeded: Path) -> None:

@@ -4,6 +4,7 @@ and were built from the same versions of every ancestor they share.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -161,6 +162,12 @@ class TriggeringBuild:
     version: int
 
 
+#: How many times, and how far apart, the upstreams are read while one's published tables and
+#: its latest certification name different builds: its certify is committing right now (a
+#: Snowflake swap commits before the registry row does). A disagreement that outlasts them fails.
+SETTLE_READS, SETTLE_PAUSE_SECONDS = 5, 0.5
+
+
 def resolve_upstreams(
     ctx: BuildContext, triggered: Mapping[str, TriggeringBuild] | None = None
 ) -> list[ResolvedInput]:
@@ -174,7 +181,11 @@ def resolve_upstreams(
     """
     with ctx.session("check_inputs") as session:
         ctx.check_config_unchanged(session)
-        inputs, problems = _resolve(ctx, session, triggered or {})
+        for attempt in range(1, SETTLE_READS + 1):
+            inputs, problems, publishing = _resolve(ctx, session, triggered or {})
+            if not publishing or attempt == SETTLE_READS:
+                break
+            time.sleep(SETTLE_PAUSE_SECONDS)
         if problems:
             raise ctx.fail(session, "upstream inputs not ready: " + "; ".join(problems))
         ctx.registry.record_inputs(session, ctx.build_id, ctx.domain.name, inputs)
@@ -186,9 +197,11 @@ def resolve_upstreams(
 
 def _resolve(
     ctx: BuildContext, session: Session, triggered: Mapping[str, TriggeringBuild]
-) -> tuple[list[ResolvedInput], list[str]]:
+) -> tuple[list[ResolvedInput], list[str], bool]:
+    """The inputs, the problems, and whether an upstream's publish looked under way."""
     inputs: list[ResolvedInput] = []
     problems: list[str] = []
+    publishing = False
     for consume in ctx.domain.consumes:
         upstream = consume.port.domain
         certification = ctx.registry.latest_certification(session, upstream)
@@ -204,6 +217,7 @@ def _resolve(
             continue
         published_build = ctx.engine.published_build_id(session, upstream)
         if published_build != certification.build_id:
+            publishing = True
             problems.append(
                 f"{consume.port}: the published tables of {upstream} hold build {published_build}, "
                 f"not its latest certification {certification.build_id}"
@@ -228,7 +242,7 @@ def _resolve(
                 triggered_by_build_id=event.build_id if event else None,
             )
         )
-    return inputs, problems
+    return inputs, problems, publishing
 
 
 def reading(item: ResolvedInput) -> str:
