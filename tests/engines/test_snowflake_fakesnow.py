@@ -137,3 +137,8 @@ def test_publishing_keeps_ports_for_consumers_and_only_incremental_state_beside_
         published = fake.list_tables(session, fake.published_schema("d"))
         assert sorted(published) == ["DAGMESH_BUILD", "PORT"]
         assert fake.list_tables(session, fake.state_schema("d")) == ["HISTORY"]
+        session.run_all(fake.reset_build_schema("d"))
+        session.run_all(fake.create_table_as(fake.table(fake.build_schema("d"), "port"), sql.one()))
+        session.run_all(fake.marker("d", "b2"))
+        fake.publish(session, "d", ["port"], [])  # the history model is gone from the domain
+        assert fake.list_tables(session, fake.state_schema("d")) == []

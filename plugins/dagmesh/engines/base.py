@@ -248,6 +248,12 @@ class Engine(ABC):
         """Models' table names as the catalog lists them (lower case to compare)."""
         return {self.ident(name).lower() for name in models}
 
+    def _drop_all_but(self, session: Session, schema: Relation, keep: Collection[str]) -> None:
+        """Drop every table of ``schema`` whose catalog name (lower case) is not in ``keep``."""
+        for table in self.list_tables(session, schema):
+            if table.lower() not in keep:
+                session.execute(sql.drop_table(schema.child(table)))
+
     def grants(self, plan: AccessPlan) -> list[Sql]:
         """The statements giving each port's reader role exactly its port, and each
         consumer domain's role the readers of the ports it consumes.

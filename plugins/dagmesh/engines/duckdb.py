@@ -239,10 +239,8 @@ class DuckDBEngine(Engine):
             target = published if table.lower() in public else kept if table.lower() in private else None
             if target is not None:
                 session.run_all(self.copy_table(build.child(table), target.child(table)))
-        for schema, keep in ((published, public), (kept, {t.lower() for t in tables} & private)):
-            for stale in self.list_tables(session, schema):
-                if stale.lower() not in keep:
-                    session.execute(sql.drop_table(schema.child(stale)))
+        self._drop_all_but(session, published, public)
+        self._drop_all_but(session, kept, {t.lower() for t in tables} & private)
 
     def _path_of(self, env: Environment) -> Path:
         path = Path(environment_path(env) or "")

@@ -181,16 +181,17 @@ class SnowflakeEngine(Engine):
 
     def publish(self, session: Session, domain: str, ports: Collection[str], state: Collection[str]) -> None:
         session.run_all(self.publish_statements(domain))
-        # The swap published every model: clone the state models to the state schema, then
-        # take every model that is not a port out of consumers' sight.
+        # The swap published every model: clone the state models to the state schema (where
+        # no other table stays), then take every model that is not a port out of consumers' sight.
         published, kept = self.published_schema(domain), self.state_schema(domain)
         public, private = self._public(ports), self._listed(state)
         session.execute(sql.create_schema(kept))
-        for table in self.list_tables(session, published):
-            if table.lower() not in public:
-                if table.lower() in private:
-                    session.run_all(self.copy_table(published.child(table), kept.child(table)))
-                session.execute(sql.drop_table(published.child(table)))
+        tables = self.list_tables(session, published)
+        for table in tables:
+            if table.lower() in private:
+                session.run_all(self.copy_table(published.child(table), kept.child(table)))
+        self._drop_all_but(session, kept, {t.lower() for t in tables} & private)
+        self._drop_all_but(session, published, public)
 
     def role(self, name: str) -> Relation:
         """A database role of the environment's database."""
