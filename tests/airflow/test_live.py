@@ -11,11 +11,9 @@ a second start finds components a killed start left running.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import sqlite3
 import stat
 import subprocess
 import time
@@ -319,13 +317,6 @@ def test_the_task_execution_api_is_built_before_airflow_says_it_is_running(live:
         if "request finished" in line and "path=/execution/" in line
     ]
     assert requests and requests[0] == "/execution/health", requests[:3]
-
-
-def test_the_metadata_db_lets_readers_and_the_writer_work_at_once(live: Live) -> None:
-    """SQLite's write-ahead log: a component reading never makes a trigger or a task's state
-    change wait (and fail after SQLite's 5 s)."""
-    with contextlib.closing(sqlite3.connect(live.home / "airflow.db")) as db:
-        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def components(home: Path) -> dict[str, int]:

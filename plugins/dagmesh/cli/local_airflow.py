@@ -14,7 +14,6 @@ import os
 import secrets
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -129,7 +128,6 @@ class LocalAirflow:
         if not self.passwords_file.exists():
             write_private(self.passwords_file, json.dumps({self.username: secrets.token_urlsafe(12)}))
         self._airflow("db", "migrate")
-        self._write_ahead_log()
         self._airflow(
             "pools",
             "set",
@@ -137,14 +135,6 @@ class LocalAirflow:
             str(DUCKDB_POOL_SLOTS),
             "dagmesh DuckDB warehouse: tasks take turns on the file",
         )
-
-    def _write_ahead_log(self) -> None:
-        """Put the SQLite metadata DB in WAL mode (it stays so). In SQLite's default mode an open
-        read transaction blocks every writer: with four components and the tasks' API calls
-        writing, a trigger or a task's state change could wait out SQLite's 5 s and fail with
-        a "Database error". In WAL mode readers never block the writer."""
-        with contextlib.closing(sqlite3.connect(self.home / "airflow.db")) as db:
-            db.execute("PRAGMA journal_mode=WAL")
 
     def stale_components(self) -> dict[str, int]:
         """Components an earlier start left running (its process was killed before it stopped them)."""
