@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.run_bench import BYTECODE, dagmesh  # noqa: E402
 from tests.airflow.test_live import DOMAINS, MASTERED, shift_schedules  # noqa: E402
 from tests.helpers import copy_example  # noqa: E402
 
@@ -37,19 +37,8 @@ from dagmesh.cli.local_airflow import LocalAirflow, free_port  # noqa: E402
 from dagmesh.config.project import load_project  # noqa: E402
 from dagmesh.mesh.analysis import analyze  # noqa: E402
 
-BYTECODE = os.environ.get("BENCH_BYTECODE", "1") != "0"
 FINAL = "launch_analytics"
 GRANULARITIES = ("model", "stage")
-
-
-def dagmesh(project: Path, *args: str) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "dagmesh"), *args], cwd=project, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"dagmesh {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    return time.perf_counter() - started
 
 
 def upstream_domains(project: Path) -> dict[str, tuple[str, ...]]:

@@ -88,12 +88,11 @@ def test_an_upstream_caught_between_publishing_and_certifying_is_read_again(
     certify_domain(seeded, "product")
     physician = certify_domain(seeded, "physician").certification.build_id
     query(seeded, "UPDATE physician.dagmesh_build SET build_id = 'physician-publishing'")
-    if settles:
-        restore = f"UPDATE physician.dagmesh_build SET build_id = '{physician}'"
-        threading.Timer(2 * check_inputs.SETTLE_PAUSE_SECONDS, query, (seeded, restore)).start()
     ctx = stage_context(seeded, "physician_dw")
     check_inputs.open_build(ctx)
-    if settles:
+    if settles:  # put right after the first read, before the last
+        restore = f"UPDATE physician.dagmesh_build SET build_id = '{physician}'"
+        threading.Timer(2 * check_inputs.SETTLE_PAUSE_SECONDS, query, (seeded, restore)).start()
         (reads_physician, _) = sorted(check_inputs.resolve_upstreams(ctx), key=lambda i: i.port)
         assert reads_physician.upstream_build_id == physician
     else:
