@@ -78,15 +78,17 @@ def test_launch_analytics_certifies_once_the_lagging_input_catches_up(
     physician_moves_ahead_of_payer_dw(mesh_env)
 
     def payer_dw_catches_up() -> None:
-        """Once launch_analytics's build is open (so it has seen payer_dw lag), not before."""
-        opened = "SELECT COUNT(*) FROM mesh_meta.builds WHERE domain = 'launch_analytics'"
+        """Once launch_analytics's build waits for payer_dw (it has seen it lag), not before."""
+        waiting = (
+            "SELECT COUNT(*) FROM mesh_meta.builds "
+            "WHERE domain = 'launch_analytics' AND message LIKE 'waiting since %'"
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             with contextlib.suppress(duckdb.Error):  # the run's task may hold the file
-                if query(mesh_env, opened)[0][0]:
+                if query(mesh_env, waiting)[0][0]:
                     break
             time.sleep(0.2)
-        time.sleep(1)
         certify_domain(mesh_env, "payer_dw", run_id="second")
 
     catching_up = threading.Thread(target=payer_dw_catches_up)
