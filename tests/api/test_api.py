@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.error
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,31 @@ def test_the_plugin_registers_the_app_and_the_mesh_page_with_airflow(served: Ser
     assert {"/dagmesh/api/v1/domains", "/dagmesh/api/v1/builds/{build_id}"} <= {
         "/dagmesh" + path for path in schema["paths"]
     }
+    # The metadata DB is SQLite: changing requests take turns (see the test below).
+    assert [m["name"] for m in plugin["fastapi_root_middlewares"]] == ["dagmesh: one SQLite writer at a time"]
+
+
+def test_a_dozen_triggers_at_once_all_start_runs_on_a_sqlite_metadata_db(served: Served) -> None:
+    """Airflow's audit log commits on the api-server's event loop; on SQLite that deadlocked
+    with a trigger holding the write lock until SQLite gave up: most of these answered 500
+    after 5 s (or timed out) before the plugin made changing requests take turns."""
+
+    def trigger(dag_id: str) -> int | str:
+        try:
+            served.airflow.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None})
+        except urllib.error.HTTPError as exc:
+            return f"{exc.code} {exc.reason}"
+        except TimeoutError:
+            return "timed out"
+        return 200
+
+    dag_ids = sorted(DOMAINS) * 2
+    with ThreadPoolExecutor(len(dag_ids)) as pool:
+        answers = list(pool.map(trigger, dag_ids))
+    assert answers == [200] * len(dag_ids)
+    for dag_id in DOMAINS:
+        runs = served.airflow.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?run_type=manual")
+        assert runs["total_entries"] >= 2, dag_id
 
 
 def test_domains_list_every_domain_with_its_state_and_published_version(served: Served) -> None:

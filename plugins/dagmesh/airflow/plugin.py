@@ -3,7 +3,9 @@
 It adds the REST API and the Mesh page (:mod:`dagmesh.api.app`) to the api-server under
 ``/dagmesh``, and the page to Airflow's navigation. Every Airflow process imports
 plugins, the DAG processor included, so the app is built on its first request: importing
-the plugin costs nothing at DAG-parse time.
+the plugin costs nothing at DAG-parse time. On a SQLite metadata database (``dagmesh
+airflow``, the compose file) it also makes changing requests take turns
+(:mod:`dagmesh.airflow.sqlite_writes`), which keeps Airflow's own API from stalling.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
+
+from dagmesh.airflow.sqlite_writes import OneWriterAtATime, sqlite_metadata_db
 
 PREFIX = "/dagmesh"
 
@@ -32,6 +36,11 @@ class _AppOnFirstRequest:
 class DagmeshPlugin(AirflowPlugin):
     name = "dagmesh"
     fastapi_apps = [{"app": _AppOnFirstRequest(), "url_prefix": PREFIX, "name": "dagmesh"}]
+    fastapi_root_middlewares = (
+        [{"middleware": OneWriterAtATime, "name": "dagmesh: one SQLite writer at a time"}]
+        if sqlite_metadata_db()
+        else []
+    )
     external_views = [
         {
             "name": "Mesh",
