@@ -308,6 +308,17 @@ def test_secrets_of_the_local_airflow_are_private(live: Live) -> None:
     assert len(json.loads((live.home / "secrets.json").read_text())["jwt"]) >= 64
 
 
+def test_the_task_execution_api_is_built_before_airflow_says_it_is_running(live: Live) -> None:
+    """The api-server builds that API on its first request (seconds, answering nothing else):
+    ``dagmesh airflow`` makes that request, so the first task does not wait for it."""
+    requests = [
+        line.split("path=")[1].split()[0]
+        for line in (live.home / "logs" / "api-server.log").read_text().splitlines()
+        if "request finished" in line and "path=/execution/" in line
+    ]
+    assert requests and requests[0] == "/execution/health", requests[:3]
+
+
 def components(home: Path) -> dict[str, int]:
     return {name: int(pid) for name, pid in json.loads((home / "components.json").read_text()).items()}
 

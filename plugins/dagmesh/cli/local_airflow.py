@@ -199,12 +199,18 @@ class LocalAirflow:
                 health = self.request("GET", "/api/v2/monitor/health", auth=False)
                 statuses = {k: (v or {}).get("status") for k, v in health.items()}
                 if all(s == "healthy" for s in statuses.values()) and "dag_processor" in health:
+                    self.warm_execution_api()
                     return
                 last = str(statuses)
             except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
                 last = str(exc)
             time.sleep(2)
         raise AirflowNotReady(f"Airflow not healthy after {timeout:.0f}s ({last})")
+
+    def warm_execution_api(self) -> None:
+        """The api-server builds its task execution API on the first request to it, taking
+        3-4 s during which it answers nothing else: made now, not by the first task."""
+        self.request("GET", "/execution/health", auth=False)
 
     def token(self) -> str:
         if self._token is None:
