@@ -11,6 +11,7 @@ import functools
 import hashlib
 import os
 import subprocess
+import time
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, TypedDict
 
@@ -117,11 +118,12 @@ class DiskFiles:
 class RecordingFiles(DiskFiles):
     """The working tree, noting what every read, listing and search returned (as a digest),
     so that a result derived from them can later be checked to still hold (see
-    :func:`unchanged`)."""
+    :func:`unchanged`); and, for a file read that had not changed for a while, its ``stat``,
+    so the check need not read it again while that is the same."""
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
-        self.record: FilesRecord = {"read": {}, "list": [], "find": []}
+        self.record: FilesRecord = {"read": {}, "stat": {}, "list": [], "find": []}
 
     def list(self, directory: str, suffixes: tuple[str, ...]) -> builtins.list[str]:
         found = super().list(directory, suffixes)
@@ -129,8 +131,11 @@ class RecordingFiles(DiskFiles):
         return found
 
     def read(self, relative: str) -> str | None:
+        signature = _settled_signature(self.root / relative)  # before reading: never newer than the text
         text = super().read(relative)
         self.record["read"][relative] = _digest(text)
+        if signature is not None:
+            self.record["stat"][relative] = signature
         return text
 
     def find(self, directory: str, stem: str, suffixes: tuple[str, ...]) -> builtins.list[str]:
@@ -142,6 +147,9 @@ class RecordingFiles(DiskFiles):
 class FilesRecord(TypedDict):
     #: Relative path -> digest of its text (``None``: it did not exist).
     read: dict[str, str | None]
+    #: Relative path -> ``stat`` signature of a file read, when it was settled (see
+    #: :func:`_settled_signature`).
+    stat: dict[str, builtins.list[int]]
     #: ``[directory, suffixes, found]`` of every listing.
     list: builtins.list[builtins.list[Any]]
     #: ``[directory, stem, suffixes, found]`` of every search.
@@ -150,16 +158,46 @@ class FilesRecord(TypedDict):
 
 def unchanged(root: Path, record: Any) -> bool:
     """True when every read, listing and search of ``record`` gives the same today (False for
-    anything that is not such a record)."""
+    anything that is not such a record). A file whose ``stat`` is what was recorded is not
+    read again; any other is read and compared by digest."""
     try:
         files = DiskFiles(root)
+        stats = record["stat"]
         return (
-            all(_digest(files.read(path)) == digest for path, digest in record["read"].items())
+            all(
+                (path in stats and _signature(root / path) == stats[path])
+                or _digest(files.read(path)) == digest
+                for path, digest in record["read"].items()
+            )
             and all(files.list(d, tuple(s)) == found for d, s, found in record["list"])
             and all(files.find(d, stem, tuple(s)) == found for d, stem, s, found in record["find"])
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return False
+
+
+#: How long a file must have been left alone before its ``stat`` stands for its text.
+SETTLED_NS = 2_000_000_000
+
+
+def _signature(path: Path) -> list[int] | None:
+    """What changes whenever the file's content is written or replaced: the inode, the size,
+    and the modification and status-change times (the latter cannot be set back by hand)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+def _settled_signature(path: Path) -> list[int] | None:
+    """The file's signature if it last changed more than :data:`SETTLED_NS` ago. A file
+    written just now could be written again within the file system's timestamp granularity
+    with the same size and times (git's "racy" entries): such a file is always read."""
+    signature = _signature(path)
+    if signature is None or time.time_ns() - max(signature[2], signature[3]) <= SETTLED_NS:
+        return None
+    return signature
 
 
 def _digest(text: str | None) -> str | None:
