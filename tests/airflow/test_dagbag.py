@@ -119,6 +119,18 @@ def test_domain_dags_carry_owner_tags_docs_params_and_one_active_run(dagbag: Any
     assert dag.params["full_refresh"] is False
 
 
+def test_a_domain_dag_hashes_on_its_id_so_adding_tasks_keeps_it_in_a_set(dagbag: Any) -> None:
+    """Airflow hashes a DAG on its tasks, dates and schedule, twice per ``>>``: hashing the
+    asset schedules was the costliest part of a parse. Equal DAGs have equal ids."""
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
+    dag = dagbag.dags["launch_analytics"]  # scheduled on assets
+    seen = {dag}
+    EmptyOperator(task_id="added_later", dag=dag)
+    assert dag in seen
+    assert hash(dag) != hash(dagbag.dags["physician_dw"])
+
+
 def test_the_dag_names_the_config_version_it_was_built_from(project_env: Path) -> None:
     from dagmesh.config.project import load_project
 

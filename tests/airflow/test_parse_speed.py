@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +211,29 @@ def test_dag_cache_entries_live_outside_the_project_and_a_broken_one_is_parsed_a
         assert parse(project, DAGMESH_DAG_CACHE=str(store / "inner"))["dags"] == first["dags"]
     finally:
         store.chmod(0o700)
+
+
+def test_a_dag_cache_entry_made_from_just_written_files_trusts_their_stat_once_they_settle(
+    project_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A domain is parsed seconds after a change (fresh files: checked by their text); the
+    first parse after they have settled records their stat, which later parses compare."""
+    from dagmesh.config.files import SETTLED_NS
+    from tests.airflow.test_dag_runs import domain_dag
+
+    store = tmp_path / "dag-cache"
+    monkeypatch.setenv("DAGMESH_DAG_CACHE", str(store))
+
+    def recorded_stats() -> dict[str, Any]:
+        (entry,) = store.iterdir()
+        inputs: dict[str, Any] = json.loads(entry.read_text())["inputs"]
+        existing = sorted(path for path, digest in inputs["read"].items() if digest)
+        return {"read": existing, "stat": sorted(inputs["stat"])}
+
+    first = domain_dag("physician")
+    assert recorded_stats()["stat"] == []  # the copy was just written
+    time.sleep(SETTLED_NS / 1e9 + 0.1)
+
+    assert domain_dag("physician").task_ids == first.task_ids
+    stats = recorded_stats()
+    assert stats["stat"] == stats["read"] and "dag_configs/mesh.yaml" in stats["read"]

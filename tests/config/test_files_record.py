@@ -62,3 +62,20 @@ def test_a_file_replaced_by_another_with_the_same_times_is_seen(tmp_path: Path) 
     replacement.replace(target)
 
     assert not unchanged(tmp_path, files.record)
+
+
+def test_a_file_recorded_while_fresh_is_checked_by_its_stat_once_it_has_settled(tmp_path: Path) -> None:
+    (tmp_path / "model.sql").write_text("select 1\n")
+    files = RecordingFiles(tmp_path)
+    files.read("model.sql")
+    assert files.record["stat"] == {}
+    settle()
+
+    settled: dict[str, list[int]] = {}
+    assert unchanged(tmp_path, files.record, settled)
+    assert list(settled) == ["model.sql"]  # the DAG cache records it with its entry
+
+    files.record["stat"].update(settled)
+    (tmp_path / "model.sql").write_text("select 2\n")
+    changed: dict[str, list[int]] = {}
+    assert not unchanged(tmp_path, files.record, changed) and changed == {}

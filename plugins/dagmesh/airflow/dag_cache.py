@@ -52,14 +52,19 @@ def _entry_key(root: Path, domain: str) -> str:
 
 def recall(root: Path, domain: str) -> DagSpec | None:
     """The spec stored for ``domain`` of the project at ``root``, if its inputs are unchanged."""
-    entry = ParseCache(cache_dir()).get(_entry_key(root, domain))
+    cache, key = ParseCache(cache_dir()), _entry_key(root, domain)
+    entry = cache.get(key)
+    settled: dict[str, list[int]] = {}
     if (
         not isinstance(entry, dict)
         or entry.get("code") != CODE
         or not isinstance(entry.get("spec"), dict)
-        or not unchanged(root, entry.get("inputs"))
+        or not unchanged(root, entry.get("inputs"), settled)
     ):
         return None
+    if settled:  # files written just before the entry was: from now on, their stat will do
+        entry["inputs"]["stat"].update(settled)
+        cache.put(key, entry)
     return cast(DagSpec, entry["spec"])
 
 

@@ -156,19 +156,27 @@ class FilesRecord(TypedDict):
     find: builtins.list[builtins.list[Any]]
 
 
-def unchanged(root: Path, record: Any) -> bool:
+def unchanged(root: Path, record: Any, settled: dict[str, list[int]] | None = None) -> bool:
     """True when every read, listing and search of ``record`` gives the same today (False for
     anything that is not such a record). A file whose ``stat`` is what was recorded is not
-    read again; any other is read and compared by digest."""
+    read again; any other is read and compared by digest, and if it has settled since it was
+    recorded, its signature is added to ``settled`` (to record for the next check)."""
     try:
         files = DiskFiles(root)
         stats = record["stat"]
+
+        def same(path: str, digest: str | None) -> bool:
+            if path in stats and _signature(root / path) == stats[path]:
+                return True
+            signature = _settled_signature(root / path)  # before reading, as when recording
+            if _digest(files.read(path)) != digest:
+                return False
+            if signature is not None and settled is not None:
+                settled[path] = signature
+            return True
+
         return (
-            all(
-                (path in stats and _signature(root / path) == stats[path])
-                or _digest(files.read(path)) == digest
-                for path, digest in record["read"].items()
-            )
+            all(same(path, digest) for path, digest in record["read"].items())
             and all(files.list(d, tuple(s)) == found for d, s, found in record["list"])
             and all(files.find(d, stem, tuple(s)) == found for d, stem, s, found in record["find"])
         )
