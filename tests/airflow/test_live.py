@@ -319,6 +319,21 @@ def test_the_task_execution_api_is_built_before_airflow_says_it_is_running(live:
     assert requests and requests[0] == "/execution/health", requests[:3]
 
 
+def test_the_scheduler_imports_the_tasks_code_before_forking_its_workers(live: Live) -> None:
+    """Each task is forked from a LocalExecutor worker, itself forked from the scheduler: the
+    stages, the config model, DuckDB and sqlglot are imported once, not by every task."""
+    pids = components(live.home)
+    workers = [
+        int(p)
+        for p in Path(f"/proc/{pids['scheduler']}/task/{pids['scheduler']}/children").read_text().split()
+    ]
+    assert workers
+    for pid in (pids["scheduler"], *workers[:2]):
+        assert "_duckdb" in Path(f"/proc/{pid}/maps").read_text(), pid  # the driver's native library
+    for other in ("api-server", "dag-processor", "triggerer"):  # nothing for components that run no task
+        assert "_duckdb" not in Path(f"/proc/{pids[other]}/maps").read_text(), other
+
+
 def components(home: Path) -> dict[str, int]:
     return {name: int(pid) for name, pid in json.loads((home / "components.json").read_text()).items()}
 

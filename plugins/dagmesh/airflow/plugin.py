@@ -5,7 +5,9 @@ It adds the REST API and the Mesh page (:mod:`dagmesh.api.app`) to the api-serve
 plugins, the DAG processor included, so the app is built on its first request: importing
 the plugin costs nothing at DAG-parse time. On a SQLite metadata database (``dagmesh
 airflow``, the compose file) it also makes changing requests take turns
-(:mod:`dagmesh.airflow.sqlite_writes`), which keeps Airflow's own API from stalling.
+(:mod:`dagmesh.airflow.sqlite_writes`), which keeps Airflow's own API from stalling. In a
+scheduler that forks its tasks (LocalExecutor), it imports the tasks' code before the
+executor starts (:mod:`dagmesh.airflow.preload`), so no task imports it again.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+from dagmesh.airflow import preload
 from dagmesh.airflow.sqlite_writes import OneWriterAtATime, sqlite_metadata_db
 
 PREFIX = "/dagmesh"
@@ -41,6 +44,7 @@ class DagmeshPlugin(AirflowPlugin):
         if sqlite_metadata_db()
         else []
     )
+    listeners = [preload]
     external_views = [
         {
             "name": "Mesh",
