@@ -79,3 +79,13 @@ def test_a_file_recorded_while_fresh_is_checked_by_its_stat_once_it_has_settled(
     (tmp_path / "model.sql").write_text("select 2\n")
     changed: dict[str, list[int]] = {}
     assert not unchanged(tmp_path, files.record, changed) and changed == {}
+
+
+def test_a_record_that_is_not_one_is_never_unchanged(tmp_path: Path) -> None:
+    (tmp_path / "a.sql").write_text("select 1\n")
+    files = RecordingFiles(tmp_path)
+    files.read("a.sql")
+    for stat in ([], ["a.sql"], None, {"a.sql": "nonsense"}):
+        foreign = {**files.record, "stat": stat}
+        settled: dict[str, list[int]] = {}
+        assert unchanged(tmp_path, foreign, settled) is isinstance(stat, dict)

@@ -164,6 +164,8 @@ def unchanged(root: Path, record: Any, settled: dict[str, list[int]] | None = No
     try:
         files = DiskFiles(root)
         stats = record["stat"]
+        if not isinstance(stats, dict):
+            return False
 
         def same(path: str, digest: str | None) -> bool:
             if path in stats and _signature(root / path) == stats[path]:
