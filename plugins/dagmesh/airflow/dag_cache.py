@@ -18,6 +18,7 @@ turns it off; an unwritable directory simply means every parse is a fresh one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -45,9 +46,15 @@ def cache_dir() -> Path | None:
 
 def _entry_key(root: Path, domain: str) -> str:
     """One entry per project, domain and settings: a domain's new spec replaces its old one."""
-    settings = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("DAGMESH_"))
-    text = "\0".join(["dag", str(root.resolve()), domain, *settings])
+    settings = sorted(f"{k}={os.environ[k]}" for k in os.environ if k.startswith("DAGMESH_"))
+    text = "\0".join(["dag", _resolved(str(root)), domain, *settings])
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(root: str) -> str:
+    """The project's real path (once per process: a DagBag asks for each domain)."""
+    return os.path.realpath(root)
 
 
 def recall(root: Path, domain: str) -> DagSpec | None:

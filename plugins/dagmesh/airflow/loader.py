@@ -49,7 +49,7 @@ class ConfigErrorsDag(DAG):
 
 def project_dir_for(dag_file: str) -> Path:
     """The project a DAG file belongs to (see :func:`project_root_for`)."""
-    return project_root_for(Path(dag_file).resolve().parent)
+    return project_root_for(Path(dag_file).parent)
 
 
 def domain_dag(dag_file: str) -> DAG:

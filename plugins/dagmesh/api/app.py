@@ -79,7 +79,7 @@ def airflow_project_root() -> Path:
 
     from dagmesh.config.files import project_root_for
 
-    return project_root_for(Path(conf.get("core", "dags_folder")).resolve())
+    return project_root_for(Path(conf.get("core", "dags_folder")))
 
 
 def airflow_readable_dags() -> Callable[..., set[str]]:

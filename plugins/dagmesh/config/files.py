@@ -30,10 +30,12 @@ PROJECT_DIR_VAR = "DAGMESH_PROJECT_DIR"
 
 def project_root_for(folder: Path) -> Path:
     """The project a folder of Airflow's belongs to: ``$DAGMESH_PROJECT_DIR``, or the nearest
-    folder at or above it that holds ``dag_configs/mesh.yaml`` (else its parent)."""
+    folder at or above it (symbolic links resolved) that holds ``dag_configs/mesh.yaml``
+    (else its parent)."""
     configured = os.environ.get(PROJECT_DIR_VAR)
     if configured:
         return Path(configured)
+    folder = folder.resolve()
     for candidate in (folder, *folder.parents):
         if (candidate / MESH_PATH).is_file():
             return candidate
@@ -162,15 +164,16 @@ def unchanged(root: Path, record: Any, settled: dict[str, list[int]] | None = No
     read again; any other is read and compared by digest, and if it has settled since it was
     recorded, its signature is added to ``settled`` (to record for the next check)."""
     try:
-        files = DiskFiles(root)
+        files, top = DiskFiles(root), str(root)
         stats = record["stat"]
         if not isinstance(stats, dict):
             return False
 
         def same(path: str, digest: str | None) -> bool:
-            if path in stats and _signature(root / path) == stats[path]:
+            full = os.path.join(top, path)
+            if path in stats and _signature(full) == stats[path]:
                 return True
-            signature = _settled_signature(root / path)  # before reading, as when recording
+            signature = _settled_signature(full)  # before reading, as when recording
             if _digest(files.read(path)) != digest:
                 return False
             if signature is not None and settled is not None:
@@ -190,7 +193,7 @@ def unchanged(root: Path, record: Any, settled: dict[str, list[int]] | None = No
 SETTLED_NS = 2_000_000_000
 
 
-def _signature(path: Path) -> list[int] | None:
+def _signature(path: str | Path) -> list[int] | None:
     """What changes whenever the file's content is written or replaced: the inode, the size,
     and the modification and status-change times (the latter cannot be set back by hand)."""
     try:
@@ -200,7 +203,7 @@ def _signature(path: Path) -> list[int] | None:
     return [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
 
 
-def _settled_signature(path: Path) -> list[int] | None:
+def _settled_signature(path: str | Path) -> list[int] | None:
     """The file's signature if it last changed more than :data:`SETTLED_NS` ago. A file
     written just now could be written again within the file system's timestamp granularity
     with the same size and times (git's "racy" entries): such a file is always read."""

@@ -84,7 +84,7 @@ def _library(fname: str | None) -> Library:
 
     if not fname:
         return library({}, {})
-    return _project_library(project_root_for(Path(fname).resolve().parent))
+    return _project_library(project_root_for(Path(fname).parent))
 
 
 @hookimpl
