@@ -277,12 +277,12 @@ def write_hand_written(project: Path, target: Path, one_file: Path | None = None
             lines.append(f"        PortChecksOperator(task_id={port!r}, port={port!r}, **W)")
         for custom in domain.tests:
             lines.append(f"        CustomCheckOperator(task_id={custom.name!r}, test={custom.name!r}, **W)")
-        ports = ", ".join(
+        assets = ", ".join(
             f"{port!r}: Asset(uri='mesh://bench/{name}/{port}', name='bench.{name}.{port}', group='dagmesh')"
             for port in domain.outputs
         )
         lines.append("    with TaskGroup('certify') as certify:")
-        lines.append(f"        CertifyOperator(task_id='publish', port_assets={{{ports}}}, retries=0, **W)")
+        lines.append(f"        CertifyOperator(task_id='publish', port_assets={{{assets}}}, retries=0, **W)")
         lines.append(f"    chain({', '.join([*stages, 'check', 'build', 'test', 'certify'])})")
         body = "\n".join(lines) + "\n"
         bodies.append(body)

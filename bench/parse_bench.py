@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -85,8 +86,8 @@ def median_seconds(folder: Path, env: dict[str, str], runs: int = 3) -> tuple[fl
     return statistics.median(r["seconds"] for r in results), results[0]
 
 
-#: Rounds of the three loads at up to 1,000 domains (three at 10,000, where a load takes a minute).
-ROUNDS = 7
+#: Rounds of the three loads at up to 1,000 domains, and above (where a load takes a minute).
+ROUNDS, LARGE_ROUNDS = 7, 3
 
 
 def interleaved(folders: dict[str, Path], env: dict[str, str], rounds: int) -> dict[str, list[dict]]:
@@ -110,6 +111,33 @@ def paired_ratio(ours: list[dict], theirs: list[dict]) -> float:
     return statistics.median(a["cpu"] / b["cpu"] for a, b in zip(ours, theirs, strict=True))
 
 
+class Row(NamedTuple):
+    """One size's figures, in the table's column order."""
+
+    size: int
+    loader: float
+    in_one: float
+    to_one: float
+    by_hand: float
+    to_each: float
+    cold: float
+    single: float
+    single_hand: float
+    slowest: float
+    slowest_hand: float
+    rss: float
+    rss_hand: float
+
+    def line(self) -> str:
+        return (
+            f"| {self.size:,} | {self.loader:.2f} s | {self.in_one:.2f} s | {self.to_one:.2f}x "
+            f"| {self.by_hand:.2f} s | {self.to_each:.2f}x | {self.cold:.2f} s "
+            f"| {self.single * 1000:.0f} ms | {self.single_hand * 1000:.0f} ms "
+            f"| {self.slowest * 1000:.0f} ms / {self.slowest_hand:.2f} s "
+            f"| {self.rss:.0f} MB / {self.rss_hand:.0f} MB |"
+        )
+
+
 def main(sizes: list[int]) -> None:
     work = Path(tempfile.mkdtemp(prefix="dagmesh-bench-"))
     airflow_home = work / "airflow"
@@ -119,7 +147,7 @@ def main(sizes: list[int]) -> None:
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600",
         "DAGMESH_DAG_CACHE": str(work / "dag-cache"),  # not the user's own ~/.cache
     }
-    rows = []
+    rows: list[Row] = []
     try:
         for size in sizes:
             project = work / f"mesh_{size}"
@@ -134,7 +162,7 @@ def main(sizes: list[int]) -> None:
                 theirs = probe(hand, env, shape=True)
                 assert ours["shape"] == theirs["shape"], f"the hand-written DAGs differ at size {size}"
             folders = {"loader": project / "dags", "by_hand": hand, "in_one": hand_one}
-            runs = interleaved(folders, env, rounds=ROUNDS if size <= 1000 else 3)
+            runs = interleaved(folders, env, rounds=ROUNDS if size <= 1000 else LARGE_ROUNDS)
             for name, results in runs.items():
                 assert all(r["dags"] == size and r["errors"] == 0 for r in results), (name, results)
             loader, by_hand, in_one = (median(runs[name], "seconds") for name in folders)
@@ -156,14 +184,14 @@ def main(sizes: list[int]) -> None:
             assert result["dags"] == 1, result
             single_hand, _ = median_seconds(hand / f"{one}.py", env)
             rows.append(
-                (
+                Row(
                     size,
                     loader,
-                    cold,
-                    by_hand,
                     in_one,
                     to_one,
+                    by_hand,
                     to_each,
+                    cold,
                     single,
                     single_hand,
                     slowest,
@@ -179,8 +207,8 @@ def main(sizes: list[int]) -> None:
     cached = "on" if BYTECODE else "off"
     print(
         f"(bytecode caching {cached}; each load in a fresh process after a warm-up: the median of "
-        f"{ROUNDS} rounds (3 at 10,000 domains) that run the three loads in turn; a ratio is the "
-        "median of the rounds' CPU-time ratios)"
+        f"{ROUNDS} rounds ({LARGE_ROUNDS} above 1,000 domains) that run the three loads in turn; "
+        "a ratio is the median of the rounds' CPU-time ratios)"
     )
     header = (
         "domains",
@@ -197,27 +225,8 @@ def main(sizes: list[int]) -> None:
     )
     print("| " + " | ".join(header) + " |")
     print("|---:" * len(header) + "|")
-    for (
-        size,
-        loader,
-        cold,
-        by_hand,
-        in_one,
-        to_one,
-        to_each,
-        single,
-        single_hand,
-        slow,
-        slow_hand,
-        rss,
-        rss_hand,
-    ) in rows:
-        print(
-            f"| {size:,} | {loader:.2f} s | {in_one:.2f} s | {to_one:.2f}x | {by_hand:.2f} s "
-            f"| {to_each:.2f}x | {cold:.2f} s | {single * 1000:.0f} ms "
-            f"| {single_hand * 1000:.0f} ms | {slow * 1000:.0f} ms / {slow_hand:.2f} s "
-            f"| {rss:.0f} MB / {rss_hand:.0f} MB |"
-        )
+    for row in rows:
+        print(row.line())
 
 
 if __name__ == "__main__":
