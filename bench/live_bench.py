@@ -8,7 +8,7 @@ are moved so that no scheduled tick falls inside the measurement (as the live te
 Each measurement (the CLI's, and the chain's with each ``task_granularity``) starts from
 its own copy of the seeded project, nothing built yet; the medians of ``RUNS`` are
 reported, with the critical path of launch_analytics's certification.
-Usage: ``python bench/live_bench.py [SCALE] [RUNS]``.
+Usage: ``python bench/live_bench.py [SCALE] [RUNS] [GRANULARITY,...]``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from dagmesh.config.project import load_project  # noqa: E402
 from dagmesh.mesh.analysis import analyze  # noqa: E402
 
 FINAL = "launch_analytics"
-GRANULARITIES = ("model", "stage")
+GRANULARITIES = ("model", "stage", "domain")
 #: How often the bench asks for the runs' states (one request for every domain).
 POLL_SECONDS = 1.0
 
@@ -157,7 +157,7 @@ def granularity(project: Path, value: str) -> None:
     )
 
 
-def main(scale: str, runs: int) -> None:
+def main(scale: str, runs: int, granularities: tuple[str, ...] = GRANULARITIES) -> None:
     # The CLI and every Airflow component (and so every task process) inherit this.
     if BYTECODE:
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -181,7 +181,7 @@ def main(scale: str, runs: int) -> None:
 
         dagmesh(fresh(), "run")  # warm-up
         cli = statistics.median(dagmesh(fresh(), "run") for _ in range(runs))
-        for value in GRANULARITIES:
+        for value in granularities:
             measured = []
             for _ in range(runs):
                 project = fresh()
@@ -211,4 +211,8 @@ def main(scale: str, runs: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "1", int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+    main(
+        sys.argv[1] if len(sys.argv) > 1 else "1",
+        int(sys.argv[2]) if len(sys.argv) > 2 else 3,
+        tuple(sys.argv[3].split(",")) if len(sys.argv) > 3 else GRANULARITIES,
+    )

@@ -183,12 +183,15 @@ def test_a_failed_test_reads_as_a_verdict_in_the_one_task_that_fails(seeded: Pat
     assert -1 not in positions and positions == sorted(positions), list(zip(expected, positions, strict=True))
 
 
-def test_with_stage_granularity_a_failed_test_reads_as_a_verdict_in_the_gate(seeded: Path) -> None:
-    set_domain_key(seeded, "mastered/physician.yaml", "task_granularity: stage")
+@pytest.mark.parametrize(("granularity", "task"), [("stage", "test.all"), ("domain", "stages.all")])
+def test_with_combined_tasks_a_failed_test_reads_as_a_verdict_in_the_gate(
+    seeded: Path, granularity: str, task: str
+) -> None:
+    set_domain_key(seeded, "mastered/physician.yaml", f"task_granularity: {granularity}")
 
     output = physician_fails_through_airflow(seeded)
 
-    checks = task_log(output, "test.all")  # every check, each step of the stage in turn
+    checks = task_log(output, task)  # every check, each step of the task in turn
     assert checks.index("test.physician") < checks.index("test.no_duplicate_npi")
     assert "FAIL physician.physician.npi:unique observed 5, expected = 0" in checks
     assert "FAIL physician:no_duplicate_npi observed 1, expected = 0" in checks

@@ -217,3 +217,24 @@ def test_sensors_can_defer_instead_of_poking(project_env: Path) -> None:
     mesh.write_text(mesh.read_text().replace("mode: poke", "mode: deferrable"))
     sensor = load_dagbag().dags["payer_dw"].get_task("wait_for_upstream.physician")
     assert sensor.deferrable is True
+
+
+def test_with_domain_granularity_every_step_before_the_gate_is_one_task_after_the_sensors(
+    project_env: Path,
+) -> None:
+    from tests.helpers import set_domain_key
+
+    set_domain_key(project_env, "integrated/payer_dw.yaml", "task_granularity: domain")
+    dag = load_dagbag().dags["payer_dw"]
+
+    sensors = {t.task_id for t in dag.tasks if t.task_id.startswith("wait_for_upstream.")}
+    assert sensors and {t.task_id for t in dag.tasks} - sensors == {"stages.all", "certify.publish"}
+    assert dag.get_task("stages.all").upstream_task_ids == sensors
+    assert dag.get_task("certify.publish").upstream_task_ids == {"stages.all"}
+    assert dag.get_task("certify.publish").trigger_rule == "all_done"
+    assert [t.task_id for t in dag.tasks if t.outlets] == ["certify.publish"]
+    steps = [f"{step['group']}.{step['name']}" for step in dag.get_task("stages.all").steps]
+    assert steps[:3] == ["check_inputs.sources", "check_inputs.upstreams", "build.prepare"]
+    stages = [step.split(".")[0] for step in steps]
+    assert stages == sorted(stages, key=STAGES.index)  # check_inputs, then build, then test
+    assert {"test.dim_payer_plan", "test.fact_payer_claims", "test.physician_access"} <= set(steps)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagmesh.config.project import load_project
 from dagmesh.mesh.analysis import analyze
-from dagmesh.stages.tasks import StageTask, by_stage, domain_tasks
+from dagmesh.stages.tasks import StageTask, by_domain, by_stage, domain_tasks
 from tests.helpers import REPO
 
 
@@ -60,3 +60,15 @@ def test_stage_granularity_runs_each_stage_as_one_task_of_the_same_steps_in_the_
         assert [t.upstream for t in staged] == [(), ("check_inputs.all",), ("build.all",), ("test.all",)]
         assert [s for t in staged[:-1] for s in t.steps] == tasks[:-1]  # every step, in plan order
         assert staged[0].steps[0].opens_build and staged[-1].runs_whatever_happened
+
+
+def test_domain_granularity_runs_every_step_before_the_gate_as_one_task_and_keeps_the_gate() -> None:
+    for domain in ("physician", "launch_analytics"):
+        tasks = list(plan(domain).values())
+
+        combined = by_domain(tasks)
+
+        assert [t.task_id for t in combined] == ["stages.all", "certify.publish"]
+        assert [t.upstream for t in combined] == [(), ("stages.all",)]
+        assert list(combined[0].steps) == tasks[:-1]  # every step, in plan order
+        assert combined[0].steps[0].opens_build and combined[-1].runs_whatever_happened

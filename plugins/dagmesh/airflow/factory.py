@@ -108,7 +108,7 @@ def build_dag(spec: DagSpec, project_dir: str) -> DAG:
             for upstream in task["upstream"]:
                 operators[upstream] >> operator
         if wait is not None:
-            wait >> groups["check_inputs"]
+            wait >> groups[spec["tasks"][0]["group"]]
     return dag
 
 

@@ -132,7 +132,8 @@ class ResolveUpstreamsOperator(DeferringOperator):
 
 
 class StageOperator(DeferringOperator):
-    """Every step of one stage in one task (``task_granularity: stage``), in plan order.
+    """Steps of the plan in one task, in plan order: a stage's (``task_granularity: stage``)
+    or every step before the gate (``task_granularity: domain``).
 
     Each step calls the stage function its own operator would; a step whose upstream step
     failed is skipped, and the task fails (as a verdict) once every step had its turn, so

@@ -31,7 +31,7 @@ from dagmesh.stages.dag_spec import (
     TaskSpec,
     port_asset_spec,
 )
-from dagmesh.stages.tasks import GROUPS, StageTask, by_stage, domain_tasks
+from dagmesh.stages.tasks import TOOLTIPS, StageTask, by_domain, by_stage, domain_tasks
 
 
 def fresh_dag_spec(root: Path, name: str) -> tuple[DagSpec | None, list[ConfigError] | None, FilesRecord]:
@@ -60,6 +60,8 @@ def dag_spec(analysis: MeshAnalysis, name: str, environment: str) -> DagSpec:
     plan = domain_tasks(domain, analysis.model_order[name], analysis.model_refs[name])
     if domain.task_granularity == "stage":
         plan = by_stage(plan)
+    elif domain.task_granularity == "domain":
+        plan = by_domain(plan)
     return {
         "dag_id": name,
         "description": (domain.description.splitlines() or [f"{domain.layer} domain {name}"])[0][:200],
@@ -72,7 +74,7 @@ def dag_spec(analysis: MeshAnalysis, name: str, environment: str) -> DagSpec:
         "doc_md": domain_doc(analysis, domain, edges),
         "pool": warehouse_pool(environments(mesh, project.root).get(environment)),
         "sensors": _sensors(mesh, [e for e in edges if e.via == "sensor"]),
-        "groups": {str(group): tooltip for group, tooltip in GROUPS.items()},
+        "groups": {str(t.group): TOOLTIPS[t.group] for t in plan},
         "tasks": [_task(t) for t in plan],
         "port_assets": {port: port_asset_spec(mesh.name, name, port) for port in domain.outputs},
     }

@@ -13,11 +13,16 @@ With ``task_granularity: stage`` (:func:`by_stage`) the Airflow DAG runs each gr
 ``certify`` as one task of those steps, in the same order::
 
     check_inputs.all >> build.all >> test.all >> certify.publish
+
+and with ``task_granularity: domain`` (:func:`by_domain`) every step before the gate as
+one task::
+
+    stages.all >> certify.publish
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -25,7 +30,7 @@ from dagmesh.config.model import Domain
 from dagmesh.stages.dag_spec import TaskSpec
 
 Kind = Literal["sources", "upstreams", "prepare", "model", "checks", "custom", "certify", "stage"]
-Group = Literal["check_inputs", "build", "test", "certify"]
+Group = Literal["check_inputs", "build", "test", "certify", "stages"]
 
 #: The task groups, in the order a build goes through them, with what each is for.
 GROUPS: dict[Group, str] = {
@@ -33,6 +38,12 @@ GROUPS: dict[Group, str] = {
     "build": "Models, in ref() order, into the build schema",
     "test": "Standard pack, column, port and custom SQL tests",
     "certify": "Gate, atomic publish, Asset events",
+}
+#: The group of the one task before the gate under ``task_granularity: domain``.
+ALL_STAGES: Group = "stages"
+TOOLTIPS: dict[Group, str] = {
+    **GROUPS,
+    ALL_STAGES: "check_inputs, build and test in one task, then the gate",
 }
 
 
@@ -95,34 +106,45 @@ def domain_tasks(
     return tasks
 
 
-#: The name of a stage's one task under ``task_granularity: stage`` (``build.all``).
+#: The name of a combined task (``build.all``, ``stages.all``).
 STAGE_TASK = "all"
 
 
 def by_stage(tasks: Sequence[StageTask]) -> list[StageTask]:
-    """``tasks`` (a :func:`domain_tasks` plan) as one task per group, ``certify`` kept as it is.
+    """``tasks`` (a :func:`domain_tasks` plan) as one task per group, ``certify`` kept as it is."""
+    return _combined(tasks, lambda task: task.group)
 
-    A stage task runs its steps in order; a step whose upstream step failed is skipped,
-    as the task would be, and the stage fails once every step had its turn.
+
+def by_domain(tasks: Sequence[StageTask]) -> list[StageTask]:
+    """``tasks`` (a :func:`domain_tasks` plan) as one task of every step before ``certify``,
+    and ``certify`` as it is."""
+    return _combined(tasks, lambda task: ALL_STAGES)
+
+
+def _combined(tasks: Sequence[StageTask], group_of: Callable[[StageTask], Group]) -> list[StageTask]:
+    """``tasks`` with the steps of each ``group_of`` group run in order as one task.
+
+    A combined task runs its steps in plan order; a step whose upstream step failed is
+    skipped, as the task would be, and the task fails once every step had its turn.
     """
-    groups: dict[str, list[StageTask]] = {}
+    groups: dict[Group, list[StageTask]] = {}
     for task in tasks:
-        groups.setdefault(task.group, []).append(task)
+        groups.setdefault("certify" if task.kind == "certify" else group_of(task), []).append(task)
     owner = {
         t.task_id: (t.task_id if g == "certify" else f"{g}.{STAGE_TASK}")
         for g, ts in groups.items()
         for t in ts
     }
-    staged: list[StageTask] = []
+    combined: list[StageTask] = []
     for group, steps in groups.items():
         upstream = tuple(
             dict.fromkeys(owner[u] for s in steps for u in s.upstream if owner[u] != owner[s.task_id])
         )
         if group == "certify":
-            staged += [StageTask(s.group, s.name, s.kind, upstream) for s in steps]
+            combined += [StageTask(s.group, s.name, s.kind, upstream) for s in steps]
         else:
-            staged.append(StageTask(steps[0].group, STAGE_TASK, "stage", upstream, steps=tuple(steps)))
-    return staged
+            combined.append(StageTask(group, STAGE_TASK, "stage", upstream, steps=tuple(steps)))
+    return combined
 
 
 def stage_task(spec: TaskSpec) -> StageTask:
