@@ -28,6 +28,7 @@ import pytest
 
 from dagmesh.cli.local_airflow import LocalAirflow, free_port, port_is_free
 from dagmesh.config.environments import DUCKDB_POOL_SLOTS
+from dagmesh.engines import duckdb_server
 from dagmesh.mesh.schedules import aligned_upstream_tick
 from tests.helpers import REPO, copy_example, dagmesh, edit, set_domain_key
 
@@ -215,7 +216,7 @@ def test_the_readme_recipe_certifies_the_whole_mesh(live: Live) -> None:
     for dag_id in ("physician_dw", "payer_dw", "launch_analytics"):
         assert {e["extra"]["lineage"]["physician"] for e in events[dag_id]} == {physician_version}, dag_id
 
-    # Independent domains' warehouse tasks ran side by side (they take turns on the DuckDB file).
+    # Independent domains' warehouse tasks ran side by side (their SQL too, in the warehouse server).
     assert airflow.request("GET", "/api/v2/pools/dagmesh_duckdb")["slots"] == DUCKDB_POOL_SLOTS
     spans = [
         (dag_id, ti["start_date"], ti["end_date"])
@@ -227,12 +228,20 @@ def test_the_readme_recipe_certifies_the_whole_mesh(live: Live) -> None:
     ]
     assert any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in spans for b in spans)
 
-    with duckdb.connect(str(live.project / ".dagmesh" / "warehouse.duckdb"), read_only=True) as con:
+    # The warehouse server holds the file: what the tasks wrote is read through it.
+    warehouse = live.project / ".dagmesh" / "warehouse.duckdb"
+    with pytest.raises(duckdb.IOException, match="lock"):
+        duckdb.connect(str(warehouse), read_only=True)
+    con = duckdb_server.connect(warehouse, read_only=True)
+    assert con is not None
+    try:
         states = con.execute("SELECT domain, state FROM mesh_meta.builds").fetchall()
         inputs = con.execute(
             "SELECT i.upstream_domain, i.lineage FROM mesh_meta.inputs i "
             "JOIN mesh_meta.certifications c ON c.build_id = i.build_id WHERE c.domain = 'launch_analytics'"
         ).fetchall()
+    finally:
+        con.close()
     assert sorted(states) == sorted((d, "certified") for d in DOMAINS)
     through = {upstream: json.loads(text)["physician"] for upstream, text in inputs}
     assert through == {"physician_dw": physician_version, "payer_dw": physician_version}
@@ -305,6 +314,8 @@ def test_a_broken_domain_stays_alone_while_airflow_runs(live: Live) -> None:
 def test_secrets_of_the_local_airflow_are_private(live: Live) -> None:
     for name in ("secrets.json", "passwords.json"):
         assert stat.S_IMODE((live.home / name).stat().st_mode) == 0o600, name
+    served = duckdb_server.address_file(live.project / ".dagmesh" / "warehouse.duckdb")
+    assert stat.S_IMODE(served.stat().st_mode) == 0o600  # the warehouse server's port and token
     assert len(json.loads((live.home / "secrets.json").read_text())["jwt"]) >= 64
 
 
@@ -352,7 +363,7 @@ def alive(pid: int) -> bool:
 
 def test_sigterm_stops_every_component(live: Live) -> None:
     pids = components(live.home)
-    assert sorted(pids) == ["api-server", "dag-processor", "scheduler", "triggerer"]
+    assert sorted(pids) == ["api-server", "dag-processor", "scheduler", "triggerer", "warehouse-server"]
 
     live.command.send_signal(signal.SIGTERM)
 
@@ -360,6 +371,11 @@ def test_sigterm_stops_every_component(live: Live) -> None:
     assert not [name for name, pid in pids.items() if alive(pid)]
     assert port_is_free(live.port)
     assert not (live.home / "components.json").exists()
+    # The warehouse server closed the file (a checkpoint) and took its address with it.
+    warehouse = live.project / ".dagmesh" / "warehouse.duckdb"
+    assert not duckdb_server.address_file(warehouse).exists()
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM mesh_meta.certifications").fetchone()[0] >= len(DOMAINS)
 
 
 def test_a_second_start_finds_components_a_killed_start_left_running(live: Live) -> None:
@@ -372,11 +388,13 @@ def test_a_second_start_finds_components_a_killed_start_left_running(live: Live)
     again = dagmesh("airflow", "--port", str(live.port), project=live.project, timeout=120, home=live.home)
 
     assert again.returncode == 1
-    assert "an earlier local Airflow of this project is still running: api-server (pid" in again.stderr
+    assert "an earlier local Airflow of this project is still running: warehouse-server (pid" in again.stderr
+    assert "api-server (pid" in again.stderr
     assert "dagmesh airflow --stop" in again.stderr
 
     stopped = dagmesh("airflow", "--stop", project=live.project, timeout=120, home=live.home)
 
-    assert stopped.returncode == 0 and "stopped api-server (pid" in stopped.stdout
+    assert stopped.returncode == 0 and "stopped warehouse-server (pid" in stopped.stdout
+    assert "api-server (pid" in stopped.stdout
     assert not [name for name, pid in pids.items() if alive(pid)]
     assert port_is_free(live.port)

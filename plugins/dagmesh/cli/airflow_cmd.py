@@ -23,7 +23,8 @@ def add_parser(commands: Any, shared: argparse.ArgumentParser) -> None:
         parents=[shared],
         help="start a local Airflow (UI, scheduler, DAG processor, triggerer) with this mesh",
         description="Run Airflow's api-server, scheduler, DAG processor and triggerer (LocalExecutor, "
-        "SQLite) on this project until Ctrl-C. State lives in .dagmesh/airflow.",
+        "SQLite) on this project until Ctrl-C, with a warehouse server that holds a DuckDB "
+        "warehouse open for the tasks. State lives in .dagmesh/airflow.",
     )
     parser.add_argument("--port", type=int, default=8080, help="UI and API port (default 8080)")
     parser.add_argument(

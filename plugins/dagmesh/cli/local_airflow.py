@@ -1,9 +1,10 @@
 """A real local Airflow for a project: api-server, scheduler, DAG processor, triggerer.
 
 LocalExecutor on SQLite, the project's ``dags/`` and ``plugins/``, the Simple auth
-manager with one admin user, and the ``dagmesh_duckdb`` pool (its tasks take turns
-on the DuckDB file). ``dagmesh airflow`` (``make airflow``) runs it for a
-person; the live end-to-end test drives it through the REST API v2.
+manager with one admin user, the ``dagmesh_duckdb`` pool, and, when the active
+environment is a DuckDB file, the warehouse server that holds it open for the tasks
+(:mod:`dagmesh.engines.duckdb_server`). ``dagmesh airflow`` (``make airflow``) runs it
+for a person; the live end-to-end test drives it through the REST API v2.
 """
 
 from __future__ import annotations
@@ -25,8 +26,15 @@ from typing import Any
 
 from dagmesh.cli.airflow_env import airflow_environment
 from dagmesh.config.environments import DUCKDB_POOL, DUCKDB_POOL_SLOTS
+from dagmesh.engines import duckdb_server
+from dagmesh.private_files import write_private
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: The component that serves the DuckDB warehouse to the tasks.
+WAREHOUSE_SERVER = "warehouse-server"
+
+
+SERVER_MODULE = duckdb_server.__name__
 
 
 class AirflowNotReady(Exception):
@@ -55,6 +63,8 @@ class LocalAirflow:
     username: str = "admin"
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: The DuckDB file the warehouse server holds open while the components run.
+    served: Path | None = None
     _token: str | None = None
 
     @property
@@ -144,7 +154,7 @@ class LocalAirflow:
             recorded = {str(k): int(v) for k, v in json.loads(self.components_file.read_text()).items()}
         except (ValueError, TypeError, AttributeError):
             return {}
-        return {component: pid for component, pid in recorded.items() if _is_airflow(pid)}
+        return {component: pid for component, pid in recorded.items() if _is_component(pid)}
 
     def stop_stale(self) -> dict[str, int]:
         """Stop what :meth:`stale_components` finds; returns what it stopped."""
@@ -153,10 +163,10 @@ class LocalAirflow:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        while any(_is_airflow(pid) for pid in stale.values()) and time.monotonic() < deadline:
+        while any(_is_component(pid) for pid in stale.values()) and time.monotonic() < deadline:
             time.sleep(0.5)
         for pid in stale.values():
-            if _is_airflow(pid):
+            if _is_component(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
         self.components_file.unlink(missing_ok=True)
@@ -173,10 +183,12 @@ class LocalAirflow:
         if not port_is_free(self.port):
             raise AirflowNotReady(f"port {self.port} is in use; choose another with --port")
         env = self.environment()
-        for component in COMPONENTS:
-            args = [sys.executable, "-m", "airflow", component]
-            if component == "api-server":
-                args += ["--port", str(self.port)]
+        commands = {component: [sys.executable, "-m", "airflow", component] for component in COMPONENTS}
+        commands["api-server"] += ["--port", str(self.port)]
+        self.served = self.warehouse(env)
+        if self.served is not None:  # first: it opens the file before any task runs
+            commands = {WAREHOUSE_SERVER: [sys.executable, "-m", SERVER_MODULE, str(self.served)], **commands}
+        for component, args in commands.items():
             log = (self.logs / f"{component}.log").open("ab")
             self.processes[component] = subprocess.Popen(
                 args, env=env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -184,6 +196,34 @@ class LocalAirflow:
         self.components_file.write_text(
             json.dumps({name: process.pid for name, process in self.processes.items()})
         )
+
+    def warehouse(self, env: dict[str, str]) -> Path | None:
+        """The DuckDB file of the environment the tasks will use (``None``: not DuckDB, or a
+        mesh.yaml that does not load, which the DAGs report)."""
+        from dagmesh.config.environments import ENV_VAR, UnknownEnvironment, environment
+        from dagmesh.config.project import load_project
+        from dagmesh.engines.duckdb import DuckDBEngine
+
+        project = load_project(self.project_root)
+        if project.mesh is None:
+            return None
+        try:
+            env_of_tasks = environment(project.mesh, self.project_root, env.get(ENV_VAR))
+        except UnknownEnvironment:
+            return None
+        if env_of_tasks.engine != "duckdb":
+            return None
+        return DuckDBEngine(self.project_root, project.mesh, env_of_tasks).path
+
+    def warehouse_served(self) -> bool:
+        """Whether the warehouse server (when there is one) answers."""
+        if self.served is None:
+            return True
+        connection = duckdb_server.connect(self.served, read_only=True)
+        if connection is None:
+            return False
+        connection.close()
+        return True
 
     def wait_ready(self, timeout: float = 180) -> None:
         """Until the api-server answers and scheduler, DAG processor and triggerer heartbeat."""
@@ -198,10 +238,11 @@ class LocalAirflow:
             try:
                 health = self.request("GET", "/api/v2/monitor/health", auth=False)
                 statuses = {k: (v or {}).get("status") for k, v in health.items()}
-                if all(s == "healthy" for s in statuses.values()) and "dag_processor" in health:
+                served = self.warehouse_served()
+                if all(s == "healthy" for s in statuses.values()) and "dag_processor" in health and served:
                     self.warm_execution_api()
                     return
-                last = str(statuses)
+                last = str(statuses) + ("" if served else ", the warehouse server not answering yet")
             except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
                 last = str(exc)
             time.sleep(2)
@@ -262,15 +303,6 @@ class LocalAirflow:
         self.processes.clear()
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (secrets, passwords)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)  # also when the file existed with wider permissions
-
-
 def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -281,8 +313,8 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def _is_airflow(pid: int) -> bool:
-    """Whether ``pid`` is a live Airflow component (not a recycled pid of something else)."""
+def _is_component(pid: int) -> bool:
+    """Whether ``pid`` is a live component (not a recycled pid of something else)."""
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
@@ -291,4 +323,4 @@ def _is_airflow(pid: int) -> bool:
         except (ProcessLookupError, PermissionError):
             return False
         return True  # no /proc (macOS): alive is the best we know
-    return b"airflow" in command
+    return b"airflow" in command or SERVER_MODULE.encode() in command

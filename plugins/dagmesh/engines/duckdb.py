@@ -7,8 +7,9 @@ Differences from the base engine:
   (one file is one catalog in DuckDB).
 * Publishing copies the build schema's tables into the published schema inside one
   transaction, so readers see the old version or the new one, never a mix.
-* DuckDB lets one process at a time open the file for writing; opening retries while
-  another process holds the lock (Airflow tasks run in separate processes).
+* DuckDB lets one process at a time open the file for writing. Under ``dagmesh airflow``
+  one process holds it and the tasks send it their SQL (:mod:`.duckdb_server`); otherwise
+  opening retries while another process holds the lock.
 * A reader (the REST API) opens the file read-only for each query and closes it right
   after, so a writer waits at most one query; while a writer has the file, the reader
   waits briefly and then gives up with :class:`WarehouseBusy`.
@@ -26,6 +27,7 @@ from typing import Any
 
 from dagmesh import progress
 from dagmesh.config.model import Environment, environment_path
+from dagmesh.engines import duckdb_server
 from dagmesh.engines.base import Engine, QueryTag, RawDataGenerator, Session, WarehouseBusy, WarehouseError
 from dagmesh.sql import statements as sql
 from dagmesh.sql.statements import Relation
@@ -150,36 +152,9 @@ class DuckDBEngine(Engine):
         return self.path.is_file()
 
     def _connect(self, read_only: bool = False) -> Any:
-        import duckdb
-
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        wait = READ_WAIT_SECONDS if read_only else LOCK_WAIT_SECONDS
-        deadline = time.monotonic() + wait
-        delay, waited = 0.05, 0.0
-        while True:
-            try:
-                with _OPEN_OR_CLOSE:
-                    return duckdb.connect(str(self.path), read_only=read_only)
-            except duckdb.IOException as exc:
-                locked = "lock" in str(exc).lower()
-                if locked and read_only and time.monotonic() > deadline:
-                    raise WarehouseBusy(
-                        f"the DuckDB warehouse {self.path} is being written by another process",
-                        RETRY_AFTER_SECONDS,
-                    ) from exc
-                if not locked or time.monotonic() > deadline:
-                    raise WarehouseError(f"cannot open DuckDB warehouse {self.path}: {exc}") from exc
-                if read_only:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 0.5)
-                    continue
-                if waited < 1.0 <= waited + delay:  # said once: waits under a second are normal
-                    until = datetime.now(UTC) + timedelta(seconds=deadline - time.monotonic())
-                    progress.waiting(f"the DuckDB warehouse {self.path}: another process has it open", until)
-                time.sleep(delay)
-                waited += delay
-                delay = min(delay * 2, WRITE_POLL_SECONDS)
+        """The warehouse through its server when one runs (:mod:`.duckdb_server`), else the file."""
+        remote = duckdb_server.connect(self.path, read_only)
+        return remote if remote is not None else connect_file(self.path, read_only)
 
     def load_raw(
         self,
@@ -204,6 +179,13 @@ class DuckDBEngine(Engine):
                 return int(session.query(sql.count_rows(target))[0][0])
             if len(files) != 1:
                 raise WarehouseError(f"{table} names {len(files)} DuckDB databases; name one")
+            assert isinstance(session, DuckDBSession)
+            if isinstance(session.connection, duckdb_server.RemoteConnection):
+                # Below, the connection gives up reaching files for good: the server's would too.
+                raise WarehouseError(
+                    f"{table} is read from a DuckDB database, which loads only while no "
+                    "`dagmesh airflow` serves the warehouse: stop it, load, start it again"
+                )
             # An attached database (read-only): its table SCHEMA.TABLE, as the source names it. It
             # arrives like any file of a pull request, so only a base table is copied (a view could
             # read anything) and, once it is attached, this connection reaches no other file.
@@ -270,6 +252,40 @@ class DuckDBEngine(Engine):
 
     def describe(self) -> str:
         return f"DuckDB warehouse {self.path}"
+
+
+def connect_file(path: Path, read_only: bool = False) -> Any:
+    """Open the warehouse file, waiting while another process has it open for writing."""
+    import duckdb
+
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    wait = READ_WAIT_SECONDS if read_only else LOCK_WAIT_SECONDS
+    deadline = time.monotonic() + wait
+    delay, waited = 0.05, 0.0
+    while True:
+        try:
+            with _OPEN_OR_CLOSE:
+                return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            locked = "lock" in str(exc).lower()
+            if locked and read_only and time.monotonic() > deadline:
+                raise WarehouseBusy(
+                    f"the DuckDB warehouse {path} is being written by another process",
+                    RETRY_AFTER_SECONDS,
+                ) from exc
+            if not locked or time.monotonic() > deadline:
+                raise WarehouseError(f"cannot open DuckDB warehouse {path}: {exc}") from exc
+            if read_only:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+                continue
+            if waited < 1.0 <= waited + delay:  # said once: waits under a second are normal
+                until = datetime.now(UTC) + timedelta(seconds=deadline - time.monotonic())
+                progress.waiting(f"the DuckDB warehouse {path}: another process has it open", until)
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, WRITE_POLL_SECONDS)
 
 
 def raw_relation(table: str) -> Relation:
