@@ -227,3 +227,9 @@ def test_a_duckdb_source_file_does_not_load_through_the_server(
 
     with pytest.raises(WarehouseError, match="no `dagmesh airflow` serves the warehouse"):
         engine.load_files("RAW.CRM.CALLS", [source], "duckdb")
+
+
+def test_a_served_warehouse_is_not_dropped(engine: DuckDBEngine, served: subprocess.Popen[bytes]) -> None:
+    with pytest.raises(WarehouseError, match="open in a warehouse server"):
+        engine.drop()
+    assert engine.path.is_file()

@@ -247,6 +247,12 @@ class DuckDBEngine(Engine):
         return [f"delete {self.path}"]
 
     def drop(self) -> None:
+        served = duckdb_server.connect(self.path, read_only=True)
+        if served is not None:
+            served.close()
+            raise WarehouseError(
+                f"{self.path} is open in a warehouse server (`dagmesh airflow`): stop it first"
+            )
         for path in (self.path, self.path.with_name(self.path.name + ".wal")):
             path.unlink(missing_ok=True)
 
