@@ -51,7 +51,7 @@ def test_an_unknown_task_granularity_is_a_located_error(tmp_path: Path) -> None:
 
     assert str(error) == (
         f"dag_configs/mastered/product.yaml:{line + 1}:19: error: 'task_granularity' must be one of "
-        "model, stage; got 'stages' (did you mean 'stage'?)"
+        "model, stage, domain; got 'stages' (did you mean 'stage'?)"
     )
 
 
