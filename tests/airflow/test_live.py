@@ -47,6 +47,8 @@ CONFIGS = {
 DEADLINE = 15 * 60
 #: physician_dw checks its sources and its (Asset-triggered) upstreams in one check_inputs task.
 STAGE_GRANULAR_CONFIG = "integrated/physician_dw.yaml"
+#: launch_analytics runs every step before its gate in one task.
+DOMAIN_GRANULAR_CONFIG = "self_service/launch_analytics.yaml"
 
 
 def shift_schedules(project: Path) -> dict[str, str]:
@@ -103,8 +105,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     # The example has no start_date, so an unpaused cron domain without sensors waits for its
     # next tick: with the ticks hours away, every run is one the test (or Airflow) started.
     crons = shift_schedules(project)
-    # One domain runs each stage as one task: the scheduler runs the stage operator too.
+    # One domain runs each stage as one task, and the last every step before its gate as
+    # one: the scheduler runs the combined operators too.
     set_domain_key(project, STAGE_GRANULAR_CONFIG, "task_granularity: stage")
+    set_domain_key(project, DOMAIN_GRANULAR_CONFIG, "task_granularity: domain")
     seeded = dagmesh("seed", "--scale", "0.01", project=project)
     assert seeded.returncode == 0, seeded.stderr
     home, port = root / "airflow", free_port()
@@ -205,6 +209,10 @@ def test_the_readme_recipe_certifies_the_whole_mesh(live: Live) -> None:
         ("check_inputs.all", "build.all", "test.all", "certify.publish"), "success"
     )
     assert {r["run_type"] for r in runs["launch_analytics"]} == {"asset_triggered"}
+    (launch,) = runs["launch_analytics"]
+    path = f"/api/v2/dags/launch_analytics/dagRuns/{launch['dag_run_id']}/taskInstances"
+    domain_tasks = {ti["task_id"]: ti["state"] for ti in airflow.request("GET", path)["task_instances"]}
+    assert domain_tasks == {"stages.all": "success", "certify.publish": "success"}
 
     events = {
         dag_id: airflow.request("GET", f"/api/v2/assets/events?source_dag_id={dag_id}&limit=50")[

@@ -39,10 +39,9 @@ def engine(tmp_path: Path) -> DuckDBEngine:
 def start_server(warehouse: Path) -> subprocess.Popen[bytes]:
     server = subprocess.Popen([sys.executable, "-m", duckdb_server.__name__, str(warehouse)])
     deadline = time.monotonic() + 60
-    while (connection := duckdb_server.connect(warehouse, read_only=True)) is None:
+    while not duckdb_server.answers(warehouse):
         assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.1)
-    connection.close()
     return server
 
 
@@ -136,6 +135,8 @@ def test_a_reader_cannot_write_through_the_server(
             reader.execute("INSERT INTO seen VALUES (2)")
         with pytest.raises(duckdb.Error, match="not a request"):
             reader.begin()
+        with pytest.raises(duckdb.Error, match="one statement at a time"):
+            reader.execute("SELECT 1; DROP TABLE seen")
         assert reader.execute("SELECT n FROM seen").fetchall() == [(1,)]
     finally:
         reader.close()
@@ -148,6 +149,9 @@ def test_only_a_client_with_the_token_of_the_private_address_file_gets_in(
     assert address.stat().st_mode & 0o777 == 0o600
     port = json.loads(address.read_text())["port"]
 
+    with socket.create_connection(("127.0.0.1", port)) as flood:
+        flood.sendall((1 << 30).to_bytes(4, "big"))  # announces a GiB before any token
+        assert duckdb_server.receive(flood) is None  # the server hung up without reading it
     with socket.create_connection(("127.0.0.1", port)) as intruder:
         duckdb_server.send(intruder, {"token": "guessed", "read_only": False})
         assert duckdb_server.receive(intruder) == {
@@ -233,3 +237,12 @@ def test_a_served_warehouse_is_not_dropped(engine: DuckDBEngine, served: subproc
     with pytest.raises(WarehouseError, match="open in a warehouse server"):
         engine.drop()
     assert engine.path.is_file()
+
+
+def test_an_address_file_that_names_no_server_is_passed_over(engine: DuckDBEngine) -> None:
+    address = duckdb_server.address_file(engine.path)
+    for text in ("not json", "[]", '{"host": "127.0.0.1", "port": 99999, "token": "x"}'):
+        address.write_text(text)
+        with engine.session() as session:
+            assert not remote(session), text
+            assert session.query_text("SELECT n FROM seen") == [(1,)]

@@ -30,10 +30,8 @@ from dagmesh.engines import duckdb_server
 from dagmesh.private_files import write_private
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-#: The component that serves the DuckDB warehouse to the tasks.
+#: The component that serves the DuckDB warehouse to the tasks, and the module it runs.
 WAREHOUSE_SERVER = "warehouse-server"
-
-
 SERVER_MODULE = duckdb_server.__name__
 
 
@@ -215,16 +213,6 @@ class LocalAirflow:
             return None
         return DuckDBEngine(self.project_root, project.mesh, env_of_tasks).path
 
-    def warehouse_served(self) -> bool:
-        """Whether the warehouse server (when there is one) answers."""
-        if self.served is None:
-            return True
-        connection = duckdb_server.connect(self.served, read_only=True)
-        if connection is None:
-            return False
-        connection.close()
-        return True
-
     def wait_ready(self, timeout: float = 180) -> None:
         """Until the api-server answers and scheduler, DAG processor and triggerer heartbeat."""
         deadline = time.monotonic() + timeout
@@ -238,7 +226,7 @@ class LocalAirflow:
             try:
                 health = self.request("GET", "/api/v2/monitor/health", auth=False)
                 statuses = {k: (v or {}).get("status") for k, v in health.items()}
-                served = self.warehouse_served()
+                served = self.served is None or duckdb_server.answers(self.served)
                 if all(s == "healthy" for s in statuses.values()) and "dag_processor" in health and served:
                     self.warm_execution_api()
                     return

@@ -12,7 +12,8 @@ Differences from the base engine:
   opening retries while another process holds the lock.
 * A reader (the REST API) opens the file read-only for each query and closes it right
   after, so a writer waits at most one query; while a writer has the file, the reader
-  waits briefly and then gives up with :class:`WarehouseBusy`.
+  waits briefly and then gives up with :class:`WarehouseBusy`. (Through a server, it
+  reads in a read-only transaction, without waiting.)
 """
 
 from __future__ import annotations
@@ -247,9 +248,7 @@ class DuckDBEngine(Engine):
         return [f"delete {self.path}"]
 
     def drop(self) -> None:
-        served = duckdb_server.connect(self.path, read_only=True)
-        if served is not None:
-            served.close()
+        if duckdb_server.answers(self.path):
             raise WarehouseError(
                 f"{self.path} is open in a warehouse server (`dagmesh airflow`): stop it first"
             )

@@ -31,7 +31,6 @@ import signal
 import socket
 import sys
 import threading
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -44,6 +43,8 @@ from dagmesh.private_files import write_private
 HOST = "127.0.0.1"
 #: The largest message either side accepts.
 MAX_MESSAGE = 256 * 1024 * 1024
+#: The largest first message (the token) the server reads from a client it does not know yet.
+MAX_HELLO = 4096
 #: How long a client waits to reach a server its address file names.
 CONNECT_TIMEOUT = 5.0
 
@@ -61,13 +62,13 @@ def send(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.sendall(len(data).to_bytes(4, "big") + data)
 
 
-def receive(sock: socket.socket) -> dict[str, Any] | None:
+def receive(sock: socket.socket, limit: int = MAX_MESSAGE) -> dict[str, Any] | None:
     """The next message, or ``None`` when the other side closed the connection."""
     header = _read(sock, 4)
     if header is None:
         return None
     size = int.from_bytes(header, "big")
-    if size > MAX_MESSAGE:
+    if size > limit:
         raise ConnectionError(f"a message of {size} bytes is over the limit")
     data = _read(sock, size)
     if data is None:
@@ -181,7 +182,7 @@ class WarehouseServer:
 
     def _client(self, connection: Any, client: socket.socket) -> None:
         with client, contextlib.suppress(OSError, ValueError):
-            hello = receive(client)
+            hello = receive(client, MAX_HELLO)
             if hello is None or not hmac.compare_digest(str(hello.get("token", "")), self.token):
                 send(client, {"ok": False, "error": "Error", "message": "refused: wrong token"})
                 return
@@ -205,6 +206,8 @@ def answer(cursor: Any, request: dict[str, Any], read_only: bool) -> dict[str, A
             text = str(request.get("sql", ""))
             if not read_only:
                 return {"ok": True, "rows": encode(cursor.execute(text).fetchall())}
+            if len(duckdb.extract_statements(text)) != 1:  # a second one could end the transaction
+                return {"ok": False, "error": "Error", "message": "a reader runs one statement at a time"}
             cursor.execute("BEGIN TRANSACTION READ ONLY")
             try:
                 return {"ok": True, "rows": encode(cursor.execute(text).fetchall())}
@@ -288,7 +291,7 @@ def connect(warehouse: Path, read_only: bool) -> RemoteConnection | None:
         return None
     try:
         sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
-    except OSError:
+    except (OSError, OverflowError):  # OverflowError: a port out of range
         return None  # the server stopped (or crashed) and left its address behind
     try:
         send(sock, {"token": token, "read_only": read_only})
@@ -302,15 +305,15 @@ def connect(warehouse: Path, read_only: bool) -> RemoteConnection | None:
     return RemoteConnection(sock)
 
 
+def answers(warehouse: Path) -> bool:
+    """Whether a server of ``warehouse`` answers."""
+    connection = connect(warehouse, read_only=True)
+    if connection is not None:
+        connection.close()
+    return connection is not None
+
+
 # --- the process --------------------------------------------------------------------
-
-
-@dataclass
-class _Stop:
-    server: WarehouseServer
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        self.server.stop()
 
 
 def main(argv: list[str]) -> int:
@@ -321,7 +324,7 @@ def main(argv: list[str]) -> int:
     warehouse = Path(path).resolve()
     server = WarehouseServer(warehouse)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _Stop(server))
+        signal.signal(signum, lambda signum, frame: server.stop())
     connection = connect_file(warehouse, read_only=False)
     try:
         server.serve(connection)
