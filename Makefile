@@ -8,6 +8,8 @@ UV_VERSION := 0.13.9
 INSTALLED := $(VENV)/.installed
 DBT_VENV := .venv-dbt
 SCALE ?= 1
+# pytest-xdist: a worker per core; a file's tests stay together (they share module fixtures).
+PARALLEL ?= -n auto --dist loadfile
 
 .PHONY: venv demo test test-fast lint browser bench airflow lock clean
 
@@ -25,9 +27,9 @@ demo: $(INSTALLED)
 	$(BIN)/dagmesh seed --scale $(SCALE)
 	$(BIN)/dagmesh run
 
-## Lint, type-check and run every test (end-to-end ones included).
+## Lint, type-check and run every test (end-to-end ones included), one test file per core at a time.
 test: $(INSTALLED) lint browser
-	$(BIN)/pytest
+	$(BIN)/pytest $(PARALLEL)
 
 ## Debian's Chromium and its driver, for the Mesh page test (installed through apt once).
 browser:
@@ -38,7 +40,7 @@ browser:
 
 ## The tests without the slow end-to-end ones.
 test-fast: $(INSTALLED)
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest $(PARALLEL) -m "not e2e"
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check plugins dags include tests bench
