@@ -69,12 +69,12 @@ class Chain:
         """What launch_analytics's certification waited for, from the trigger on: each task on
         the path, the seconds before it started (since what it waited for ended) and running."""
         path = []
-        at: tuple[str, str] | None = (FINAL, "certify.publish")
+        at: tuple[str, str] | None = (FINAL, gate(self.upstream, FINAL))
         while at is not None:
             ti = self.tasks[at]
             before = [self.tasks[(at[0], u)] for u in self.upstream[at] if (at[0], u) in self.tasks]
             if not before:  # a run's first task waited for its upstreams' gates
-                before = [self.tasks[(u, "certify.publish")] for u in self.domains[at[0]]]
+                before = [self.tasks[(u, gate(self.upstream, u))] for u in self.domains[at[0]]]
             previous = max(before, key=lambda t: _at(t["end_date"])) if before else None
             since = _at(previous["end_date"]) if previous else self.triggered
             # A sensor starts before what it waits for ends: its share is from then on.
@@ -83,6 +83,15 @@ class Chain:
             path.append((f"{ti['dag_id']}.{ti['task_id']}", waited, ran))
             at = (previous["dag_id"], previous["task_id"]) if previous else None
         return path[::-1]
+
+
+def gate(upstream: dict[tuple[str, str], set[str]], dag_id: str) -> str:
+    """A domain's gate: its one task nothing waits for (``certify.publish``, or ``stages.all``
+    with ``task_granularity: domain``)."""
+    tasks = {task for dag, task in upstream if dag == dag_id}
+    waited_for = set().union(*(before for (dag, _), before in upstream.items() if dag == dag_id))
+    (last,) = tasks - waited_for
+    return last
 
 
 def _at(text: str) -> datetime:
@@ -108,7 +117,8 @@ def chain(airflow: LocalAirflow, timeout: float = 1800) -> Chain:
         if time.monotonic() - started > timeout:
             raise SystemExit(f"the chain did not finish in {timeout:.0f}s: {runs}")
         time.sleep(POLL_SECONDS)
-    tasks, upstream = {}, {}
+    tasks: dict[tuple[str, str], dict[str, Any]] = {}
+    upstream: dict[tuple[str, str], set[str]] = {}
     for dag_id, (run,) in runs.items():
         for task in airflow.request("GET", f"/api/v2/dags/{dag_id}/tasks")["tasks"]:
             for downstream in task["downstream_task_ids"]:
@@ -117,7 +127,7 @@ def chain(airflow: LocalAirflow, timeout: float = 1800) -> Chain:
         for ti in airflow.request("GET", path)["task_instances"]:
             tasks[(dag_id, ti["task_id"])] = ti
             upstream.setdefault((dag_id, ti["task_id"]), set())
-    end = _at(tasks[(FINAL, "certify.publish")]["end_date"])
+    end = _at(tasks[(FINAL, gate(upstream, FINAL))]["end_date"])
     return Chain(
         (end - triggered).total_seconds(), tasks, upstream, upstream_domains(airflow.project_root), triggered
     )

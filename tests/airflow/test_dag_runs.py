@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.helpers import PLANT_DUPLICATE_NPIS, REPO, dagmesh, set_domain_key, task_log
+from tests.helpers import PLANT_DUPLICATE_NPIS, REPO, dagmesh, edit, set_domain_key, task_log
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("airflow_db")]
 
@@ -183,9 +183,12 @@ def test_a_failed_test_reads_as_a_verdict_in_the_one_task_that_fails(seeded: Pat
     assert -1 not in positions and positions == sorted(positions), list(zip(expected, positions, strict=True))
 
 
-@pytest.mark.parametrize(("granularity", "task"), [("stage", "test.all"), ("domain", "stages.all")])
+@pytest.mark.parametrize(
+    ("granularity", "task", "gate"),
+    [("stage", "test.all", "certify.publish"), ("domain", "stages.all", "stages.all")],
+)
 def test_with_combined_tasks_a_failed_test_reads_as_a_verdict_in_the_gate(
-    seeded: Path, granularity: str, task: str
+    seeded: Path, granularity: str, task: str, gate: str
 ) -> None:
     set_domain_key(seeded, "mastered/physician.yaml", f"task_granularity: {granularity}")
 
@@ -195,11 +198,56 @@ def test_with_combined_tasks_a_failed_test_reads_as_a_verdict_in_the_gate(
     assert checks.index("test.physician") < checks.index("test.no_duplicate_npi")
     assert "FAIL physician.physician.npi:unique observed 5, expected = 0" in checks
     assert "FAIL physician:no_duplicate_npi observed 1, expected = 0" in checks
-    verdict = task_log(output, "certify.publish")
+    verdict = task_log(output, gate)
     assert "physician is not certified: 2 blocking check(s) failed" in verdict and "Traceback" not in verdict
+    assert verdict.index("physician is not certified") > verdict.index("certify.publish")  # the gate, last
     with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb"), read_only=True) as con:
         latest = "(SELECT arg_max(build_id, started_at) FROM mesh_meta.builds WHERE domain = 'physician')"
         built = con.execute(f"SELECT model FROM mesh_meta.model_runs WHERE build_id = {latest}").fetchall()
     assert sorted(m for (m,) in built) == [
         "ama_survivors", "physician", "stg_ama_physicians", "stg_npi_registry",
     ]  # fmt: skip
+
+
+def latest_build(project: Path, domain: str) -> tuple[str, str]:
+    """The state and message of ``domain``'s latest build in the registry."""
+    with duckdb.connect(str(project / ".dagmesh" / "warehouse.duckdb"), read_only=True) as con:
+        row = con.execute(
+            "SELECT state, message FROM mesh_meta.builds WHERE domain = ? ORDER BY started_at DESC LIMIT 1",
+            [domain],
+        ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def test_with_domain_granularity_the_one_task_certifies_and_emits_each_ports_event(seeded_env: Path) -> None:
+    set_domain_key(seeded_env, "mastered/product.yaml", "task_granularity: domain")
+    earlier = len(asset_events("mesh://pharma/product/product"))
+
+    run = domain_dag("product").test()
+
+    assert run.state == "success"
+    assert {ti.task_id: ti.state for ti in run.get_task_instances()} == {"stages.all": "success"}
+    (event,) = asset_events("mesh://pharma/product/product")[earlier:]
+    assert event["build_id"].startswith("product-") and event["row_count"] == 56
+    assert latest_build(seeded_env, "product")[0] == "certified"
+
+
+def test_with_domain_granularity_a_crash_on_the_last_try_is_recorded_as_not_certified(seeded: Path) -> None:
+    assert dagmesh("run", "product", project=seeded).returncode == 0
+    set_domain_key(seeded, "mastered/product.yaml", "task_granularity: domain")
+    set_domain_key(seeded, "mastered/product.yaml", "retries: 0")
+    # Valid SQL that fails while it runs: a crash, not a verdict.
+    crash = "    cast(brand_name as integer) as package_size,"
+    edit(seeded, "sql/product/product.sql", "    package_size,", crash)
+
+    done = dagmesh("run", "--airflow", "product", project=seeded)
+
+    assert done.returncode == 1
+    log = task_log(max((seeded / ".dagmesh" / "logs").glob("run-*.log")).read_text(), "stages.all")
+    assert "ConversionException" in log and "Traceback" in log  # a crash keeps its traceback
+    state, message = latest_build(seeded, "product")
+    assert state == "failed" and "product" in message, message
+    with duckdb.connect(str(seeded / ".dagmesh" / "warehouse.duckdb"), read_only=True) as con:
+        versions = con.execute("SELECT COUNT(*) FROM mesh_meta.certifications WHERE domain = 'product'")
+        assert versions.fetchall() == [(1,)]  # the first run's certification, and no other

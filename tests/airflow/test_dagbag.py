@@ -164,7 +164,8 @@ def test_a_cron_consumer_waits_for_each_cron_upstream_it_consumes(dagbag: Any) -
     ]
     physician = sensors["wait_for_upstream.physician"]
     assert physician.external_dag_id == "physician"
-    assert physician.external_task_ids == ["certify.publish"]
+    # Whichever task certifies (task_granularity), its link opens the upstream's run.
+    assert not physician.external_task_ids
     assert physician.mode == "poke"
     # It reads the upstream's certifications from its ports' Asset events.
     assert [a.uri for a in physician.inlets] == ["mesh://pharma/physician/physician"]
@@ -219,7 +220,7 @@ def test_sensors_can_defer_instead_of_poking(project_env: Path) -> None:
     assert sensor.deferrable is True
 
 
-def test_with_domain_granularity_every_step_before_the_gate_is_one_task_after_the_sensors(
+def test_with_domain_granularity_a_build_is_one_task_after_the_sensors_ending_in_the_gate(
     project_env: Path,
 ) -> None:
     from tests.helpers import set_domain_key
@@ -228,13 +229,16 @@ def test_with_domain_granularity_every_step_before_the_gate_is_one_task_after_th
     dag = load_dagbag().dags["payer_dw"]
 
     sensors = {t.task_id for t in dag.tasks if t.task_id.startswith("wait_for_upstream.")}
-    assert sensors and {t.task_id for t in dag.tasks} - sensors == {"stages.all", "certify.publish"}
+    assert sensors and {t.task_id for t in dag.tasks} - sensors == {"stages.all"}
     assert dag.get_task("stages.all").upstream_task_ids == sensors
-    assert dag.get_task("certify.publish").upstream_task_ids == {"stages.all"}
-    assert dag.get_task("certify.publish").trigger_rule == "all_done"
-    assert [t.task_id for t in dag.tasks if t.outlets] == ["certify.publish"]
+    assert [t.task_id for t in dag.tasks if t.outlets] == ["stages.all"]
+    assert [a.uri for a in dag.get_task("stages.all").outlets] == [
+        f"mesh://pharma/payer_dw/{port}"
+        for port in ("dim_payer_plan", "fact_payer_claims", "physician_access")
+    ]
     steps = [f"{step['group']}.{step['name']}" for step in dag.get_task("stages.all").steps]
     assert steps[:3] == ["check_inputs.sources", "check_inputs.upstreams", "build.prepare"]
+    assert steps[-1] == "certify.publish"
     stages = [step.split(".")[0] for step in steps]
-    assert stages == sorted(stages, key=STAGES.index)  # check_inputs, then build, then test
+    assert stages == sorted(stages, key=STAGES.index)  # check_inputs, build, test, then the gate
     assert {"test.dim_payer_plan", "test.fact_payer_claims", "test.physician_access"} <= set(steps)

@@ -62,13 +62,12 @@ def test_stage_granularity_runs_each_stage_as_one_task_of_the_same_steps_in_the_
         assert staged[0].steps[0].opens_build and staged[-1].runs_whatever_happened
 
 
-def test_domain_granularity_runs_every_step_before_the_gate_as_one_task_and_keeps_the_gate() -> None:
+def test_domain_granularity_runs_every_step_as_one_task_with_the_gate_last() -> None:
     for domain in ("physician", "launch_analytics"):
         tasks = list(plan(domain).values())
 
-        combined = by_domain(tasks)
+        (combined,) = by_domain(tasks)
 
-        assert [t.task_id for t in combined] == ["stages.all", "certify.publish"]
-        assert [t.upstream for t in combined] == [(), ("stages.all",)]
-        assert list(combined[0].steps) == tasks[:-1]  # every step, in plan order
-        assert combined[0].steps[0].opens_build and combined[-1].runs_whatever_happened
+        assert combined.task_id == "stages.all" and combined.upstream == ()
+        assert list(combined.steps) == tasks  # every step, in plan order
+        assert combined.steps[0].opens_build and combined.steps[-1].runs_whatever_happened

@@ -128,7 +128,10 @@ def _operator(task: TaskSpec, assets: dict[str, Asset], warehouse: dict[str, Any
     if kind == "custom":
         return CustomCheckOperator(task_id=name, test=name, **warehouse)
     if kind == "stage":
-        return StageOperator(task_id=name, steps=task["steps"], **warehouse)
+        certifies = any(step["kind"] == "certify" for step in task["steps"])
+        return StageOperator(
+            task_id=name, steps=task["steps"], port_assets=assets if certifies else None, **warehouse
+        )
     if kind == "certify":
         return CertifyOperator(task_id=name, port_assets=assets, retries=0, **warehouse)
     raise ValueError(f"unknown task kind {kind!r}")

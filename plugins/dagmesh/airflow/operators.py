@@ -25,6 +25,7 @@ from dagmesh.airflow.triggers import WaitTrigger
 from dagmesh.airflow.verdict import VERDICT_POLICY, Verdict
 
 if TYPE_CHECKING:  # the stages (and the SQL and warehouse code below them) load when a task runs
+    from dagmesh.stages.certify import CertifiedBuild
     from dagmesh.stages.context import BuildContext
     from dagmesh.stages.dag_spec import TaskSpec
 
@@ -133,18 +134,24 @@ class ResolveUpstreamsOperator(DeferringOperator):
 
 class StageOperator(DeferringOperator):
     """Steps of the plan in one task, in plan order: a stage's (``task_granularity: stage``)
-    or every step before the gate (``task_granularity: domain``).
+    or every step of a build, the gate last (``task_granularity: domain``).
 
     Each step calls the stage function its own operator would; a step whose upstream step
     failed is skipped, and the task fails (as a verdict) once every step had its turn, so
-    the registry holds what each step found. A crash fails the task at once, with its
-    traceback and retries. The upstream check defers as :class:`ResolveUpstreamsOperator`
-    does; resumed, the task goes on from that step.
+    the registry holds what each step found. With the gate among its steps the task has
+    the output ports' Asset outlets; the gate runs whatever happened before it, and its
+    refusal is the task's verdict. A crash fails the task at once, with its traceback and
+    retries (on the last try the gate first records the build as not certified). The
+    upstream check defers as :class:`ResolveUpstreamsOperator` does; resumed, the task goes
+    on from that step.
     """
 
-    def __init__(self, *, steps: list[TaskSpec], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self, *, steps: list[TaskSpec], port_assets: dict[str, Asset] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(outlets=list((port_assets or {}).values()), **kwargs)
         self.steps = steps
+        self.port_assets = port_assets or {}
 
     def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
         import threading
@@ -162,7 +169,7 @@ class StageOperator(DeferringOperator):
         succeeded: dict[str, bool] = {}
         failed: list[str] = []  # what failed, and its details
         for step in steps:
-            if not all(succeeded.get(u, True) for u in step.upstream):
+            if not step.runs_whatever_happened and not all(succeeded.get(u, True) for u in step.upstream):
                 succeeded[step.task_id] = False
                 self.log.warning("%s: skipped (a step it needs failed)", step.task_id)
                 continue
@@ -171,19 +178,38 @@ class StageOperator(DeferringOperator):
             try:
                 if step.kind == "upstreams":
                     self.resolve(ctx, context, step.opens_build, waiting_since)
+                elif step.kind == "certify":
+                    announce_certified(self, certify_build(ctx), ctx, context)
                 else:
                     for ok, line in run_step(ctx, step, never):
                         (self.log.info if ok else self.log.warning)("%s", line)
             except (StageFailure, WarehouseConfigError) as exc:
+                if step.kind == "certify":  # the gate's refusal says what failed before it
+                    raise
                 succeeded[step.task_id] = False
                 failed += [f"{step.task_id}: {exc}", *getattr(exc, "details", [])]
                 self.log.warning("%s failed: %s", step.task_id, exc)
+            except Exception:
+                last_try = context["ti"].try_number > self.retries
+                if self.port_assets and step.kind != "certify" and last_try:
+                    self._record_not_certified(ctx)
+                raise
         if failed:
             count = sum(1 for ok in succeeded.values() if not ok)
             raise StageFailure(
                 f"{count} of {len(steps)} steps of {self.task_id} failed or were skipped", failed
             )
         return {"steps": len(steps)}
+
+    def _record_not_certified(self, ctx: BuildContext) -> None:
+        """The gate's record of a build a crash ended on the task's last try (what the gate
+        task, running whatever happened, records with finer task granularities)."""
+        from dagmesh.stages.context import StageFailure
+
+        try:
+            certify_build(ctx)
+        except StageFailure as exc:
+            self.log.warning("%s", exc)
 
 
 def triggering_builds(mesh: str, context: Any) -> dict[str, Any]:
@@ -268,7 +294,9 @@ class CertifyOperator(MeshStageOperator):
     """The gate: publish and emit the output ports' Asset events, or refuse.
 
     It runs whatever happened upstream (``all_done``) so that a failed build is
-    recorded as not certified; it is the only task of a domain with Asset outlets.
+    recorded as not certified; it is the only task of a domain with Asset outlets
+    (with ``task_granularity: domain`` the gate is the last step of the one
+    :class:`StageOperator`, which then has them).
     """
 
     ui_color = "#d7f5dd"
@@ -279,33 +307,45 @@ class CertifyOperator(MeshStageOperator):
         self.port_assets = port_assets
 
     def run_stage(self, ctx: BuildContext, context: Any, **resumed: Any) -> Any:
-        from dagmesh.stages import certify
+        return announce_certified(self, certify_build(ctx), ctx, context)
 
-        result = certify.certify(ctx)
-        certification = result.certification
-        consumed = {
-            i.port: {"build_id": i.upstream_build_id, "version": i.upstream_version} for i in result.inputs
+
+def certify_build(ctx: BuildContext) -> CertifiedBuild:
+    """The gate on ``ctx``'s build: publish it, or raise the StageFailure that says why not."""
+    from dagmesh.stages import certify
+
+    return certify.certify(ctx)
+
+
+def announce_certified(
+    operator: CertifyOperator | StageOperator, result: CertifiedBuild, ctx: BuildContext, context: Any
+) -> dict[str, Any]:
+    """Give each output port's Asset event of ``operator`` (the task that certifies) what
+    consumers read from it, and log the certification."""
+    certification = result.certification
+    consumed = {
+        i.port: {"build_id": i.upstream_build_id, "version": i.upstream_version} for i in result.inputs
+    }
+    dag_run = context["dag_run"]
+    events = context["outlet_events"]
+    for port, asset in operator.port_assets.items():
+        port_version, row_count = certification.ports[port]
+        events[asset].extra = {
+            "build_id": certification.build_id,
+            "domain_version": certification.version,
+            "port_version": port_version,
+            "row_count": row_count,
+            "consumed": consumed,
+            "lineage": certification.lineage,
+            # The period this certification is for: what cron consumers' sensors align on.
+            RUN_TIME: (dag_run.logical_date or dag_run.run_after).isoformat(),
+            "config_version": ctx.config_version,
         }
-        dag_run = context["dag_run"]
-        events = context["outlet_events"]
-        for port, asset in self.port_assets.items():
-            port_version, row_count = certification.ports[port]
-            events[asset].extra = {
-                "build_id": certification.build_id,
-                "domain_version": certification.version,
-                "port_version": port_version,
-                "row_count": row_count,
-                "consumed": consumed,
-                "lineage": certification.lineage,
-                # The period this certification is for: what cron consumers' sensors align on.
-                RUN_TIME: (dag_run.logical_date or dag_run.run_after).isoformat(),
-                "config_version": ctx.config_version,
-            }
-        self.log.info(
-            "certified %s v%s (build %s)%s",
-            ctx.domain.name,
-            certification.version,
-            certification.build_id,
-            "" if result.published_now else "; already published by an earlier try",
-        )
-        return {"version": certification.version, "build_id": certification.build_id}
+    operator.log.info(
+        "certified %s v%s (build %s)%s",
+        ctx.domain.name,
+        certification.version,
+        certification.build_id,
+        "" if result.published_now else "; already published by an earlier try",
+    )
+    return {"version": certification.version, "build_id": certification.build_id}

@@ -26,8 +26,6 @@ from airflow.sdk import Asset, BaseSensorOperator
 from dagmesh.airflow.triggers import WaitTrigger
 from dagmesh.airflow.verdict import VERDICT_POLICY, Verdict
 
-#: The task every domain DAG certifies in; sensors wait for it.
-CERTIFY_TASK_ID = "certify.publish"
 #: The Asset event field saying which period a certification was for (see certify).
 RUN_TIME = "run_time"
 
@@ -47,9 +45,10 @@ class UpstreamCertifiedSensor(ExternalTaskSensor):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retry_policy", VERDICT_POLICY)
+        # What counts is the upstream's certification (its Asset events, see poke), whichever
+        # of its tasks certifies (task_granularity): the sensor's link opens the upstream's run.
         super().__init__(
             external_dag_id=upstream,
-            external_task_id=CERTIFY_TASK_ID,
             inlets=list(port_assets),
             deferrable=deferrable,
             **kwargs,

@@ -363,7 +363,7 @@ def environment_path(env: Environment) -> str | None:
 
 Retries = Annotated[int, integer(0, 100)]
 #: ``model``: a task per model, port test and custom test; ``stage``: a task per stage;
-#: ``domain``: one task for every step before the gate, and the gate.
+#: ``domain``: one task for every step, the gate last.
 TaskGranularity = Annotated[Literal["model", "stage", "domain"], choice(("model", "stage", "domain"))]
 Tags = Annotated[tuple[Text, ...], OneOrMany()]
 
@@ -384,9 +384,9 @@ class Defaults(Located):
     tags: Tags = ()
     #: How many Airflow tasks a build is: one per model and test (``model``: what failed is
     #: a task in the grid), one per stage (``stage``: check_inputs, build, test, certify) or
-    #: two (``domain``: every step before the gate in one task, then the gate). Fewer tasks
-    #: are fewer task start-ups, so a live chain certifies sooner. The registry and the Mesh
-    #: page record every model and check either way.
+    #: one (``domain``: every step in one task, the gate last). Fewer tasks are fewer task
+    #: start-ups, so a live chain certifies sooner. The registry and the Mesh page record
+    #: every model and check either way.
     task_granularity: TaskGranularity = "model"
 
 

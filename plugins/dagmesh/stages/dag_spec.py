@@ -61,7 +61,7 @@ class TaskSpec(TypedDict):
     kind: str
     upstream: list[str]
     opens_build: bool
-    #: A ``stage`` task's steps (``task_granularity: stage``); empty otherwise.
+    #: A combined task's steps (``task_granularity`` ``stage`` or ``domain``); empty otherwise.
     steps: list[TaskSpec]
 
 

@@ -14,10 +14,10 @@ With ``task_granularity: stage`` (:func:`by_stage`) the Airflow DAG runs each gr
 
     check_inputs.all >> build.all >> test.all >> certify.publish
 
-and with ``task_granularity: domain`` (:func:`by_domain`) every step before the gate as
-one task::
+and with ``task_granularity: domain`` (:func:`by_domain`) every step, the gate last, as
+one task (it is then the one with the Asset outlets)::
 
-    stages.all >> certify.publish
+    stages.all
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ GROUPS: dict[Group, str] = {
     "test": "Standard pack, column, port and custom SQL tests",
     "certify": "Gate, atomic publish, Asset events",
 }
-#: The group of the one task before the gate under ``task_granularity: domain``.
+#: The group of the one task of a build under ``task_granularity: domain``.
 ALL_STAGES: Group = "stages"
 TOOLTIPS: dict[Group, str] = {
     **GROUPS,
-    ALL_STAGES: "check_inputs, build and test in one task, then the gate",
+    ALL_STAGES: "check_inputs, build, test and the gate in one task",
 }
 
 
@@ -112,24 +112,25 @@ STAGE_TASK = "all"
 
 def by_stage(tasks: Sequence[StageTask]) -> list[StageTask]:
     """``tasks`` (a :func:`domain_tasks` plan) as one task per group, ``certify`` kept as it is."""
-    return _combined(tasks, lambda task: task.group)
+    return _combined(tasks, lambda task: "certify" if task.kind == "certify" else task.group)
 
 
 def by_domain(tasks: Sequence[StageTask]) -> list[StageTask]:
-    """``tasks`` (a :func:`domain_tasks` plan) as one task of every step before ``certify``,
-    and ``certify`` as it is."""
+    """``tasks`` (a :func:`domain_tasks` plan) as one task, the gate its last step."""
     return _combined(tasks, lambda task: ALL_STAGES)
 
 
 def _combined(tasks: Sequence[StageTask], group_of: Callable[[StageTask], Group]) -> list[StageTask]:
-    """``tasks`` with the steps of each ``group_of`` group run in order as one task.
+    """``tasks`` with the steps of each ``group_of`` group run in order as one task; a
+    ``certify`` group stays the gate task it is.
 
     A combined task runs its steps in plan order; a step whose upstream step failed is
-    skipped, as the task would be, and the task fails once every step had its turn.
+    skipped, as the task would be (the gate runs whatever happened), and the task fails
+    once every step had its turn.
     """
     groups: dict[Group, list[StageTask]] = {}
     for task in tasks:
-        groups.setdefault("certify" if task.kind == "certify" else group_of(task), []).append(task)
+        groups.setdefault(group_of(task), []).append(task)
     owner = {
         t.task_id: (t.task_id if g == "certify" else f"{g}.{STAGE_TASK}")
         for g, ts in groups.items()
