@@ -20,14 +20,14 @@ from tests.support.dag_processor import DagProcessor
 def dag_cache_entries(directory: Path) -> dict[str, int]:
     """Domain -> the inode of its DAG-cache entry (storing an entry writes a new file)."""
     entries = (path for path in directory.iterdir() if not path.name.startswith("."))
-    return {json.loads(path.read_text())["spec"]["dag_id"]: path.stat().st_ino for path in entries}
+    return {json.loads(path.read_text())["domain"]: path.stat().st_ino for path in entries}
 
 
 def built_from(directory: Path) -> dict[str, str]:
     """Domain -> its cached spec and the digests of the files it was built from (not their
     ``stat``, which a later parse records once an edited file has settled)."""
     entries = (json.loads(p.read_text()) for p in directory.iterdir() if not p.name.startswith("."))
-    return {e["spec"]["dag_id"]: json.dumps([e["spec"], e["inputs"]["read"]]) for e in entries}
+    return {e["domain"]: json.dumps([e["parsed"], e["inputs"]["read"]]) for e in entries}
 
 
 def rewritten(before: dict[str, int], directory: Path) -> list[str]:
@@ -218,14 +218,19 @@ def test_in_the_dag_processor_a_broken_domain_leaves_every_other_dag_active(
     assert "Traceback" not in errors["domains/payer_dw.py"]
     # Its consumer keeps every input (and waits): not re-wired while payer_dw is broken.
     assert processor.asset_expression("launch_analytics") == schedule
-    # Only the consumer, which read payer_dw's config, was built afresh (and cached again);
-    # every other domain came from the DAG cache.
-    assert rewritten(cached, tmp_path / "dag-cache") == ["launch_analytics"]
+    # Only payer_dw (its import error) and the consumer, which read payer_dw's config, were
+    # parsed afresh (and cached); every other domain came from the DAG cache.
+    assert rewritten(cached, tmp_path / "dag-cache") == ["launch_analytics", "payer_dw"]
+    broken = dag_cache_entries(tmp_path / "dag-cache")
+
+    processor.parse()  # nothing changed: the import error comes from the cache too
+
+    assert processor.import_errors() == errors and rewritten(broken, tmp_path / "dag-cache") == []
 
     edit(project, "dag_configs/integrated/payer_dw.yaml", 'schedule: "0 6 * *"', 'schedule: "0 6 * * *"')
     processor.parse()
 
     assert processor.active() == DOMAINS and processor.import_errors() == {}
-    # payer_dw's config reads as it did at the first parse again: that entry serves it again
-    # (stored again only to record the edited file's stat once it settled).
+    # payer_dw's config reads as it did at the first parse again: it is built to the same
+    # spec, from the same files.
     assert built_from(tmp_path / "dag-cache") == first

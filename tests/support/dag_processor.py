@@ -8,10 +8,12 @@ checked against it, not against a DagBag (which keeps DAGs the processor deactiv
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +61,24 @@ class DagProcessor:
         """Parse every DAG file once, as the running DAG processor does every few seconds."""
         self._airflow("dag-processor", "--num-runs", "1")
 
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """The DAG processor running until the block ends, as in a running Airflow."""
+        with (self.home / "dag-processor.log").open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "airflow", "dag-processor"],
+                env=self.env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
     def trigger(self, *dag_ids: str) -> None:
         """Create a queued run of each DAG (nothing runs it): the next change is a new DAG version."""
         for dag_id in dag_ids:
@@ -71,6 +91,10 @@ class DagProcessor:
     def dags(self) -> dict[str, ParsedDag]:
         rows = self._rows("SELECT dag_id, is_stale, has_import_errors, relative_fileloc FROM dag")
         return {str(d): ParsedDag(bool(stale), bool(errors), str(f)) for d, stale, errors, f in rows}
+
+    def last_parsed(self) -> dict[str, str]:
+        """When the DAG processor last parsed each DAG's file."""
+        return {str(d): str(t) for d, t in self._rows("SELECT dag_id, last_parsed_time FROM dag")}
 
     def active(self) -> list[str]:
         return sorted(d for d, parsed in self.dags().items() if not parsed.is_stale)

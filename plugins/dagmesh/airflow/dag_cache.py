@@ -4,7 +4,10 @@ Airflow's DAG processor imports each domain's DAG file every few minutes, each t
 a fresh process. Loading the config model, validating the configs and analysing the
 mesh costs far more than building the DAG, so :mod:`dagmesh.airflow.loader` keeps each
 domain's :class:`~dagmesh.stages.dag_spec.DagSpec` here with a record of every file
-read, listed or searched to build it (:class:`~dagmesh.config.files.RecordingFiles`).
+read, listed or searched to build it (:class:`~dagmesh.config.files.RecordingFiles`);
+a domain that does not load keeps its import error the same way, so an unchanged broken
+domain is not loaded again either, and :mod:`dagmesh.airflow.dag_watch` can tell from an
+entry whether the DAG processor's last parse of a domain still holds.
 An entry is used only when all of those still give the same, and only by the dagmesh code
 that wrote it, under a key naming the project's path, the domain and the ``DAGMESH_*``
 environment (so each domain has one entry): a changed input is a rebuilt spec, never a
@@ -57,25 +60,30 @@ def _resolved(root: str) -> str:
     return os.path.realpath(root)
 
 
-def recall(root: Path, domain: str) -> DagSpec | None:
-    """The spec stored for ``domain`` of the project at ``root``, if its inputs are unchanged."""
+#: What a parse of a domain's DAG file gave: its spec, or the import error of a domain
+#: that does not load (:func:`dagmesh.airflow.loader._not_loaded`).
+Parsed = DagSpec | str
+
+
+def recall(root: Path, domain: str) -> Parsed | None:
+    """What ``domain`` of the project at ``root`` parsed to, if its inputs are unchanged."""
     cache, key = ParseCache(cache_dir()), _entry_key(root, domain)
     entry = cache.get(key)
     settled: dict[str, list[int]] = {}
     if (
         not isinstance(entry, dict)
         or entry.get("code") != CODE
-        or not isinstance(entry.get("spec"), dict)
+        or not isinstance(entry.get("parsed"), dict | str)
         or not unchanged(root, entry.get("inputs"), settled)
     ):
         return None
     if settled:  # files written just before the entry was: from now on, their stat will do
         entry["inputs"]["stat"].update(settled)
         cache.put(key, entry)
-    return cast(DagSpec, entry["spec"])
+    return cast(Parsed, entry["parsed"])
 
 
-def store(root: Path, domain: str, inputs: FilesRecord, spec: DagSpec) -> None:
-    """Keep ``spec``, built from what ``inputs`` recorded, for the next parse."""
-    entry: dict[str, Any] = {"code": CODE, "inputs": inputs, "spec": spec}
+def store(root: Path, domain: str, inputs: FilesRecord, parsed: Parsed) -> None:
+    """Keep what ``domain`` parsed to, decided by what ``inputs`` recorded, for the next parse."""
+    entry: dict[str, Any] = {"code": CODE, "domain": domain, "inputs": inputs, "parsed": parsed}
     ParseCache(cache_dir()).put(_entry_key(root, domain), entry)

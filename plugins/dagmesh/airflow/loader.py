@@ -4,7 +4,7 @@
 domain and its direct upstreams, and builds the domain's DAG; while none of the files
 that decided it changed, its spec comes from :mod:`dagmesh.airflow.dag_cache` instead,
 without loading the config model (a few milliseconds per file). When the domain's config
-or SQL is broken it returns a placeholder whose ``validate()`` raises
+or SQL is broken it returns a placeholder (cached the same way) whose ``validate()`` raises
 :class:`MeshConfigInvalid` with every problem as ``path:line:col: error: message``:
 the DAG processor records that as the import error of this file only, so the other
 domains (other files) stay active. The message is the whole import error, without a
@@ -61,17 +61,18 @@ def domain_dag(dag_file: str) -> DAG:
 def _domain_dag(dag_file: str) -> DAG:
     name = domain_of(dag_file)
     root = project_dir_for(dag_file)
-    spec = dag_cache.recall(root, name)
-    if spec is None:
+    parsed = dag_cache.recall(root, name)
+    if parsed is None:
         # Imported here, not above: the config model and the analysis are for a domain
         # whose files changed since its last parse; an unchanged one is a cache hit.
         from dagmesh.stages.domain_dag import fresh_dag_spec
 
         spec, problems, inputs = fresh_dag_spec(root, name)
-        if spec is None:
-            return ConfigErrorsDag(name, schedule=None, doc_md="\n".join(_not_loaded(name, problems)))
-        dag_cache.store(root, name, inputs, spec)
-    return build_dag(spec, str(root))
+        parsed = spec if spec is not None else "\n".join(_not_loaded(name, problems))
+        dag_cache.store(root, name, inputs, parsed)
+    if isinstance(parsed, str):
+        return ConfigErrorsDag(name, schedule=None, doc_md=parsed)
+    return build_dag(parsed, str(root))
 
 
 def _not_loaded(name: str, problems: list[ConfigError] | None) -> list[str]:

@@ -12,6 +12,7 @@ import signal
 import time
 from typing import Any
 
+from dagmesh.airflow.dag_watch import DagWatch
 from dagmesh.cli.airflow_env import airflow_home
 from dagmesh.cli.common import CliError, Style, Terminated, open_project, require_dag_files
 from dagmesh.cli.local_airflow import AirflowNotReady, LocalAirflow
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     require_dag_files(project)
     print(f"starting Airflow for mesh {project.mesh.name} in {project.relative(local.home)}")
     signal.signal(signal.SIGHUP, _hang_up)
+    watch = DagWatch(project.root)  # a changed config or SQL file is re-parsed at once
     try:
         local.setup()
         local.start()
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             print(style.warn(f"  not loaded (config errors, see DAG Import Errors): {', '.join(broken)}"))
         print(f"  logs:     {project.relative(local.logs)}\nPress Ctrl-C to stop.")
         while True:
+            watch.look()
             for component, process in local.processes.items():
                 if process.poll() is not None:
                     print(style.bad(f"{component} stopped:\n{local.component_log(component)}"))

@@ -107,9 +107,12 @@ class LocalAirflow:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs),
-            # A changed config shows within seconds (defaults: 5 min for new files, 30 s per file).
+            # New DAG files show within seconds (default: 5 min). A changed config or SQL file
+            # re-parses the DAGs it decides at once (`dagmesh airflow` touches their files, see
+            # dag_watch); every file is re-parsed each minute only as a fallback (default: 30 s),
+            # which keeps the DAG processor off the cores the tasks use.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
             "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             # A task whose upstream just finished starts sooner (default: 1 s between idle loops).

@@ -232,6 +232,11 @@ def _folders(top: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+def forget_folders() -> None:
+    """For a process that outlives changes to the project: list its folders again."""
+    _folders.cache_clear()
+
+
 def _hidden(path: Path | PurePosixPath) -> bool:
     return any(part.startswith(".") for part in path.parts)
 
