@@ -187,7 +187,7 @@ def test_upstreams_triggered_by_hand_without_a_logical_date_certify_the_period(m
 def test_sensors_wait_for_the_aligned_period_whatever_failed_and_time_out_saying_what_they_awaited(
     mesh_env: Path,
 ) -> None:
-    set_mesh(mesh_env, "poke_interval: 2s\n  timeout: 6h", "poke_interval: 1s\n  timeout: 3s")
+    set_mesh(mesh_env, "poke_interval: 1s\n  timeout: 6h", "poke_interval: 1s\n  timeout: 3s")
     forget_runs("physician", "payer", "product", "payer_dw")
     now = datetime.now(UTC)
     assert domain_dag("payer").test(logical_date=tick(CRONS["payer"], now)).state == "success"

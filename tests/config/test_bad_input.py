@@ -131,7 +131,7 @@ def test_values_that_used_to_pass_silently_or_crash_are_located(
 
 
 def test_a_zero_poke_interval_is_refused_not_replaced(project: Path) -> None:
-    edit(project, MESH, "poke_interval: 2s", "poke_interval: 0s")
+    edit(project, MESH, "poke_interval: 1s", "poke_interval: 0s")
     assert problems(project) == [
         "dag_configs/mesh.yaml:30:18: error: 'poke_interval' must be at least 1s, not '0s'"
     ]
