@@ -3,8 +3,8 @@ DAGs it decides at once, not at the DAG processor's next round.
 
 The DAG processor (its default ``file_parsing_sort_mode``, ``modified_time``) parses a DAG
 file whose modification time is newer than its last parse ahead of its interval. A
-domain's DAG file never changes when its YAML or SQL does, so when anything under
-``dag_configs/`` or ``sql/`` changed, :class:`DagWatch` touches each DAG file whose
+domain's DAG file never changes when its YAML or SQL does, so when a config, SQL or
+macro file (or the environments file) changed, :class:`DagWatch` touches each DAG file whose
 :mod:`~dagmesh.airflow.dag_cache` entry no longer holds (one of the files that decided its
 last parse, its DAG or its import error, changed; or it has none), and the index file.
 The record that decides whether a parse may reuse its last result decides which files
@@ -16,24 +16,37 @@ every DAG file counts as affected.)
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagmesh.airflow import dag_cache
 from dagmesh.airflow.dag_files import DOMAIN_DAGS_DIR, INDEX_FILE
+from dagmesh.config.environments import STATE_FILE
 from dagmesh.config.files import CONFIG_DIR, SQL_DIR, forget_folders
+from dagmesh.templating.macros import MACRO_DIR
 
-#: What a domain's DAG is built from (besides dagmesh's code and the DAGMESH_* settings).
-WATCHED = (CONFIG_DIR, SQL_DIR)
+#: What a domain's DAG is built from (besides dagmesh's code and the DAGMESH_* settings):
+#: the configs, the SQL, the macros, and the environments `dagmesh env create` made.
+WATCHED = (CONFIG_DIR, SQL_DIR, MACRO_DIR)
+WATCHED_FILES = (STATE_FILE.as_posix(),)
 
 
 def fingerprint(root: Path) -> frozenset[tuple[str, int, int, int]]:
-    """Every watched file's path, inode, size and modification time."""
+    """Every watched file's path, inode, size and modification time (hidden files, such as
+    an editor's swap files, are not part of the project)."""
     found = set()
+    for name in WATCHED_FILES:
+        with contextlib.suppress(OSError):
+            info = os.stat(root / name)
+            found.add((name, info.st_ino, info.st_size, info.st_mtime_ns))
     for top in WATCHED:
-        for folder, _dirs, files in os.walk(root / top):
+        for folder, dirs, files in os.walk(root / top):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in files:
+                if name.startswith("."):
+                    continue
                 path = os.path.join(folder, name)
                 try:
                     info = os.stat(path)
