@@ -40,7 +40,7 @@ def fingerprint(root: Path) -> frozenset[tuple[str, int, int, int]]:
     for name in WATCHED_FILES:
         with contextlib.suppress(OSError):
             info = os.stat(root / name)
-            found.add((name, info.st_ino, info.st_size, info.st_mtime_ns))
+            found.add((str(root / name), info.st_ino, info.st_size, info.st_mtime_ns))
     for top in WATCHED:
         for folder, dirs, files in os.walk(root / top):
             dirs[:] = [d for d in dirs if not d.startswith(".")]

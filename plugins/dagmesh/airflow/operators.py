@@ -178,8 +178,8 @@ class StageOperator(DeferringOperator):
             try:
                 if step.kind == "upstreams":
                     self.resolve(ctx, context, step.opens_build, waiting_since)
-                elif step.kind == "certify":
-                    announce_certified(self, certify_build(ctx), ctx, context)
+                elif step.kind == "certify":  # the last step: its verdict is the task's
+                    return announce_certified(self, certify_build(ctx), ctx, context)
                 else:
                     for ok, line in run_step(ctx, step, never):
                         (self.log.info if ok else self.log.warning)("%s", line)
